@@ -1,0 +1,74 @@
+"""Every annotation group, in the order they are applied, and `parse_all`.
+
+`GROUPS` is a literal tuple: the order in which the compiler applies groups is read here, not
+discovered. `parse_all` runs every group once per Ingress version (the store caches the result)
+and collects every invalid value, so that one `gateway check` run shows them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+
+from annotations import canary, rewrite
+from annotations._fields import Field, strip_prefix
+from annotations.errors import AnnotationError
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One annotation module: its name, field table and parser."""
+
+    name: str
+    fields: tuple[Field, ...]
+    parse: Callable[[Mapping[str, str]], object]
+    doc: str
+
+
+def _group(name: str, module: ModuleType) -> Group:
+    doc = (module.__doc__ or "").strip().split("\n", 1)[0]
+    return Group(name, module.FIELDS, module.parse, doc)
+
+
+GROUPS: tuple[Group, ...] = (
+    _group("canary", canary),
+    _group("rewrite", rewrite),
+)
+
+KNOWN_KEYS: frozenset[str] = frozenset(f.name for g in GROUPS for f in g.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressAnnotations:
+    """The parsed, typed annotations of one Ingress version; None means "not configured"."""
+
+    canary: canary.Canary | None = None
+    rewrite: rewrite.Rewrite | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What `parse_all` found: the config (when every value was valid), errors and warnings."""
+
+    config: IngressAnnotations | None
+    errors: tuple[AnnotationError, ...]
+    warnings: tuple[AnnotationError, ...]
+
+
+def parse_all(annotations: Mapping[str, str]) -> ParseResult:
+    """Parse every group; `config` is None when any value is invalid (DESIGN invariant 4)."""
+    values: dict[str, object] = {}
+    errors: list[AnnotationError] = []
+    for group in GROUPS:
+        try:
+            values[group.name] = group.parse(annotations)
+        except AnnotationError as err:
+            errors.append(err)
+    warnings = tuple(
+        AnnotationError(key, "unknown or not yet supported annotation; it has no effect")
+        for key in sorted(annotations)
+        if (name := strip_prefix(key)) is not None and name not in KNOWN_KEYS
+    )
+    config = None if errors else IngressAnnotations(**values)  # type: ignore[arg-type]
+    return ParseResult(config, tuple(errors), warnings)

@@ -1,0 +1,255 @@
+"""The compiler: cluster state → `Snapshot`. Pure and deterministic.
+
+Steps, in order:
+1. keep the Ingresses of our class (`routing.classes`);
+2. order them as ingress-nginx does: creationTimestamp ascending, ties by namespace/name
+   descending; in file mode an object without a timestamp takes its file position as its age;
+3. expand rules and paths into routes; a (host, match kind, path) already claimed by an older
+   Ingress is a conflict: the older one wins and the loser becomes a problem naming both.
+   Canary Ingresses create no routes and take no part in conflicts;
+4. `spec.defaultBackend`: for an Ingress without rules it is the default of the any-host virtual
+   host (the oldest one wins); with rules, the default of each host this Ingress defined first
+   (reference §4.4, ingress-nginx's behaviour);
+5. sort each host's routes in precedence order and build the `Matcher`;
+6. resolve the endpoints of every backend the routes name.
+
+Steps 1-5 depend only on Ingresses, IngressClasses and settings. When those are unchanged since
+the previous snapshot, its route table and matcher are reused and only step 6 runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from routing.admission import AdmittedIngress
+from routing.classes import ClassSelector, ClassSettings
+from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
+from routing.endpoints import EndpointIndex, Resolution
+from routing.match import Matcher
+from routing.model import BackendKey, Endpoint, MatchKind, Rewrite, Route, RouteTable, Snapshot
+from routing.paths import prefix_key
+from routing.problems import Problem
+from routing.sources import IngressClass, IngressPath, ServiceBackendRef
+from routing.state import ClusterState
+
+
+@dataclass(frozen=True, slots=True)
+class CompileSettings:
+    """Global settings that change what the compiler produces."""
+
+    classes: ClassSettings = field(default_factory=ClassSettings)
+
+
+def ingress_order(ingresses: Iterable[AdmittedIngress]) -> list[AdmittedIngress]:
+    """Oldest first; ties by namespace/name descending (ingress-nginx `sortIngressSlice`)."""
+    ordered = sorted(ingresses, key=lambda a: a.source.meta.ref, reverse=True)
+    ordered.sort(key=_age)  # stable: keeps the descending name order among equal ages
+    return ordered
+
+
+def _age(admitted: AdmittedIngress) -> tuple[int, float]:
+    meta = admitted.source.meta
+    if meta.creation_timestamp is None:
+        return (0, float(meta.position))
+    return (1, meta.creation_timestamp.timestamp())
+
+
+# Precedence categories within one host (DESIGN.md invariant 6).
+_EXACT, _PREFIX, _REGEX, _CATCH_ALL, _DEFAULT = range(5)
+
+
+class _TableBuilder:
+    """Accumulates routes Ingress by Ingress, oldest first, settling conflicts on the way."""
+
+    def __init__(self) -> None:
+        self.claimed: dict[tuple[str, MatchKind, str], Route] = {}
+        self.hosts: set[str] = set()
+        self.defaults: dict[str, Route] = {}
+        self.problems: list[Problem] = []
+
+    def add(self, admitted: AdmittedIngress) -> None:
+        ingress = admitted.source
+        new_hosts: list[str] = []
+        for i, rule in enumerate(ingress.rules):
+            if rule.host and rule.host not in self.hosts:
+                self.hosts.add(rule.host)
+                new_hosts.append(rule.host)
+            for j, path in enumerate(rule.paths):
+                self._add_path(admitted, rule.host, i, j, path)
+        if ingress.default_backend is not None:
+            hosts = new_hosts if ingress.rules else [""]
+            self._add_default(admitted, ingress.default_backend, hosts)
+
+    def _add_path(
+        self, admitted: AdmittedIngress, host: str, i: int, j: int, path: IngressPath
+    ) -> None:
+        patterns = admitted.patterns.get(path.path)
+        kind: MatchKind
+        if admitted.is_regex(path):
+            kind, key = "regex", path.path
+        elif path.path_type == "Exact":
+            kind, key = "exact", path.path
+        else:
+            kind, key = "prefix", prefix_key(path.path)
+        rewrite = None
+        rewrite_config = admitted.config.rewrite
+        if rewrite_config and rewrite_config.target and rewrite_config.target != path.path:
+            assert patterns is not None
+            rewrite = Rewrite(patterns[1], rewrite_config.target)
+        route = _route(admitted, host, path.path, kind, path.backend, i, j)
+        if rewrite is not None or kind == "regex":
+            location = patterns[0] if kind == "regex" and patterns else None
+            route = replace(route, rewrite=rewrite, location=location)
+        winner = self.claimed.setdefault((host, kind, key), route)
+        if winner is not route:
+            self.problems.append(_conflict(route, path, winner))
+
+    def _add_default(
+        self, admitted: AdmittedIngress, backend: ServiceBackendRef, hosts: list[str]
+    ) -> None:
+        used = False
+        for host in hosts:
+            if host not in self.defaults:
+                self.defaults[host] = _route(admitted, host, "/", "prefix", backend, -1, -1)
+                used = True
+        if not used:
+            meta = admitted.source.meta
+            self.problems.append(
+                Problem(
+                    "Ingress",
+                    meta.namespace,
+                    meta.name,
+                    "spec.defaultBackend",
+                    "is not used: the hosts of this Ingress (or, without rules, the default "
+                    "server) already have a default backend from an older Ingress",
+                    "warning",
+                )
+            )
+
+    def routes(self) -> tuple[Route, ...]:
+        """Every route, hosts in a stable order, each host's routes in precedence order."""
+        by_host: dict[str, list[tuple[tuple[int, int, str, int], Route]]] = defaultdict(list)
+        for seq, route in enumerate([*self.claimed.values(), *self.defaults.values()]):
+            by_host[route.host].append((_precedence(route, seq), route))
+        ordered: list[Route] = []
+        for host in sorted(by_host, key=lambda h: (h == "", h.startswith("*."), h)):
+            ordered.extend(route for _, route in sorted(by_host[host], key=lambda p: p[0]))
+        return tuple(ordered)
+
+
+def _route(
+    admitted: AdmittedIngress,
+    host: str,
+    path: str,
+    kind: MatchKind,
+    backend: ServiceBackendRef,
+    rule: int,
+    index: int,
+) -> Route:
+    meta = admitted.source.meta
+    return Route(
+        host=host,
+        path=path,
+        match=kind,
+        namespace=meta.namespace,
+        ingress=meta.name,
+        service=backend.service,
+        port=backend.port,
+        backend=BackendKey(f"{meta.namespace}/{backend.service}:{backend.port}"),
+        rule=rule,
+        index=index,
+    )
+
+
+def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
+    host = loser.host or "(any host)"
+    owner = (
+        "an earlier path of this Ingress"
+        if (winner.namespace, winner.ingress) == (loser.namespace, loser.ingress)
+        else f"the older Ingress {winner.namespace}/{winner.ingress}"
+    )
+    return Problem(
+        "Ingress",
+        loser.namespace,
+        loser.ingress,
+        loser.field,
+        f"host {host} path {path.path!r} ({path.path_type}) is already served by {owner} "
+        f"({winner.field}); this path is ignored",
+    )
+
+
+def _precedence(route: Route, seq: int) -> tuple[int, int, str, int]:
+    if route.is_default_backend:
+        return (_DEFAULT, 0, "", seq)
+    if route.match == "exact":
+        return (_EXACT, 0, route.path, seq)
+    if route.match == "regex":
+        return (_REGEX, -len(route.path), "", seq)
+    key = prefix_key(route.path)
+    if key == "/":
+        return (_CATCH_ALL, 0, "", seq)
+    return (_PREFIX, -len(key), key, seq)
+
+
+def compile_routes(
+    ingresses: Sequence[AdmittedIngress],
+    classes: Sequence[IngressClass],
+    settings: CompileSettings,
+) -> tuple[RouteTable, Matcher]:
+    """Steps 1-5: the route table and its matcher."""
+    selector = ClassSelector(classes, settings.classes)
+    builder = _TableBuilder()
+    for admitted in ingress_order(a for a in ingresses if selector.is_ours(a.source)):
+        if not admitted.is_canary:
+            builder.add(admitted)
+    routes = builder.routes()
+    table = RouteTable(routes, tuple(builder.problems), routes_digest(routes))
+    return table, Matcher(routes)
+
+
+def _resolve(
+    state: ClusterState, routes: Sequence[Route]
+) -> tuple[dict[BackendKey, tuple[Endpoint, ...]], list[Problem]]:
+    """Step 6: endpoints per backend key, and a warning per Ingress naming a missing Service."""
+    index = EndpointIndex(state.services, state.endpoint_slices, state.endpoints)
+    resolutions: dict[BackendKey, Resolution] = {}
+    problems: dict[tuple[str, str, BackendKey], Problem] = {}
+    for route in routes:
+        resolution = resolutions.get(route.backend)
+        if resolution is None:
+            resolution = index.resolve(route.namespace, route.service, route.port)
+            resolutions[route.backend] = resolution
+        if resolution.missing is not None:
+            problems.setdefault(
+                (route.namespace, route.ingress, route.backend),
+                Problem(
+                    "Ingress",
+                    route.namespace,
+                    route.ingress,
+                    f"{route.field}.backend.service",
+                    f"{resolution.missing}; requests to this path get 503",
+                    "warning",
+                ),
+            )
+    endpoints = {key: r.endpoints for key, r in resolutions.items()}
+    return endpoints, list(problems.values())
+
+
+def compile_snapshot(
+    state: ClusterState,
+    settings: CompileSettings | None = None,
+    previous: Snapshot | None = None,
+) -> Snapshot:
+    """Compile a whole snapshot, reusing `previous`'s route table when its inputs are equal."""
+    settings = settings or CompileSettings()
+    inputs = (state.ingresses, state.ingress_classes, settings)
+    if previous is not None and previous.inputs == inputs:
+        table, matcher = previous.table, previous.matcher
+    else:
+        table, matcher = compile_routes(state.ingresses, state.ingress_classes, settings)
+    endpoints, endpoint_problems = _resolve(state, table.routes)
+    problems = tuple(sorted({*state.problems, *table.problems, *endpoint_problems}))
+    digest = snapshot_digest(table.digest, endpoints_digest(endpoints), problems_digest(problems))
+    return Snapshot(table, matcher, endpoints, problems, digest, inputs)

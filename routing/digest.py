@@ -1,0 +1,56 @@
+"""Stable content digests of route tables and endpoint sets.
+
+The compiler orders everything deterministically, so the same objects in any order give the same
+table; the digest is a hash of a canonical text form of it. The reconciler swaps only when the
+digest changes, and `gateway_config_hash` exposes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+
+from routing.model import BackendKey, Endpoint, Route
+from routing.problems import Problem
+
+
+def _route_fields(route: Route) -> tuple[object, ...]:
+    rewrite = route.rewrite
+    return (
+        route.host,
+        route.path,
+        route.match,
+        route.namespace,
+        route.ingress,
+        route.service,
+        route.port,
+        route.rule,
+        route.index,
+        rewrite.target if rewrite else None,
+    )
+
+
+def _hash(document: object) -> str:
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def routes_digest(routes: Iterable[Route]) -> str:
+    """Digest of a route table's routes, in their (deterministic) order."""
+    return _hash([_route_fields(r) for r in routes])
+
+
+def endpoints_digest(endpoints: Mapping[BackendKey, tuple[Endpoint, ...]]) -> str:
+    """Digest of endpoint sets, independent of mapping order."""
+    return _hash(sorted((k, [e.hostport for e in v]) for k, v in endpoints.items()))
+
+
+def problems_digest(problems: Iterable[Problem]) -> str:
+    """Digest of the problem list, so a newly refused version (routes unchanged) still swaps."""
+    return _hash([p.line() for p in problems])
+
+
+def snapshot_digest(*parts: str) -> str:
+    """Digest of a whole snapshot from the digests of its parts."""
+    return _hash(list(parts))

@@ -1,0 +1,35 @@
+"""The routes document: what `/debug/routes` and `gateway routes --json` show (DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing.model import Route, Snapshot
+
+
+def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "host": route.host,
+        "path": route.path,
+        "match": route.match,
+        "namespace": route.namespace,
+        "ingress": route.ingress,
+        "service": route.service,
+        "port": route.port,
+        "endpoints": [e.hostport for e in snapshot.endpoints.get(route.backend, ())],
+        "default_backend": route.is_default_backend,
+        "source": route.field,
+    }
+    if route.rewrite is not None:
+        entry["rewrite_target"] = route.rewrite.target
+    return entry
+
+
+def routes_document(snapshot: Snapshot, generation: int) -> dict[str, Any]:
+    """The JSON-ready document for one snapshot at one generation."""
+    return {
+        "generation": generation,
+        "digest": snapshot.digest,
+        "routes": [_route_entry(r, snapshot) for r in snapshot.table.routes],
+        "problems": [p.as_dict() for p in snapshot.problems],
+    }

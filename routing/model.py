@@ -1,0 +1,122 @@
+"""The compiled model: what the proxy serves. Frozen, slotted, built once per compile.
+
+Theory of operation
+-------------------
+A `Snapshot` is the only object the control plane hands to the data plane. It joins two parts
+that change at very different rates:
+
+* the `RouteTable` (from Ingresses and IngressClasses: changes slowly) with its `Matcher`, and
+* the endpoint sets (from Services, EndpointSlices, Endpoints: change constantly), a mapping
+  from `BackendKey` to the `Endpoint`s behind it.
+
+Routes never hold endpoints; they name a `BackendKey` (``namespace/service:port``). So a pod
+coming or going builds a new endpoint mapping and a new Snapshot that reuses the same RouteTable
+and Matcher objects (DESIGN.md invariant 2), and balancer state keyed by `BackendKey` survives.
+
+Every `Route` keeps where it came from (namespace, Ingress name, rule and path index): that is
+what metrics labels, the access log, conflict messages and `/debug/routes` show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, NewType
+
+from routing.problems import Problem
+
+if TYPE_CHECKING:
+    from routing.match import Matcher
+
+BackendKey = NewType("BackendKey", str)
+"""``namespace/service:port`` where port is the number or name the Ingress used."""
+
+MatchKind = Literal["exact", "prefix", "regex"]
+
+
+def backend_key(namespace: str, service: str, port: int | str) -> BackendKey:
+    """The key routes use to refer to a Service port."""
+    return BackendKey(f"{namespace}/{service}:{port}")
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """`rewrite-target`: the whole path is replaced by `target`, `$n` from `pattern`'s groups."""
+
+    pattern: re.Pattern[str]
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One servable (host, path) pair and what to do with matching requests."""
+
+    host: str
+    """Lower-case host, ``*.example.com`` for a wildcard, "" for any host."""
+    path: str
+    """The path as written in the Ingress ("/" for a `spec.defaultBackend` route)."""
+    match: MatchKind
+    namespace: str
+    ingress: str
+    service: str
+    port: int | str
+    """The Service port number or name the Ingress named."""
+    backend: BackendKey
+    rule: int
+    """Index in `spec.rules`, -1 for `spec.defaultBackend`."""
+    index: int
+    """Index in `spec.rules[rule].http.paths`, -1 for `spec.defaultBackend`."""
+    rewrite: Rewrite | None = None
+    location: re.Pattern[str] | None = None
+    """For regex routes: the start-anchored, case-insensitive location pattern."""
+
+    @property
+    def is_default_backend(self) -> bool:
+        """True for the route made from an Ingress's `spec.defaultBackend`."""
+        return self.rule < 0
+
+    @property
+    def field(self) -> str:
+        """Where in its Ingress this route was written, for messages."""
+        if self.is_default_backend:
+            return "spec.defaultBackend"
+        return f"spec.rules[{self.rule}].http.paths[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A pod address (or, for an ExternalName Service, a DNS name) and port."""
+
+    address: str
+    port: int
+    is_dns: bool = False
+
+    @property
+    def hostport(self) -> str:
+        """``ip:port``, ``[v6]:port`` or ``name:port``."""
+        if ":" in self.address:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    """Every route in precedence order, grouped by host, and the problems met compiling them."""
+
+    routes: tuple[Route, ...]
+    problems: tuple[Problem, ...]
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Route table, matcher and endpoint sets, served together and swapped together."""
+
+    table: RouteTable
+    matcher: Matcher
+    endpoints: Mapping[BackendKey, tuple[Endpoint, ...]]
+    problems: tuple[Problem, ...]
+    digest: str
+    inputs: object = field(default=None, compare=False, repr=False)
+    """What the route table was compiled from; equal inputs let the next compile reuse it."""
