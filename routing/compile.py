@@ -165,18 +165,20 @@ def _route(
 
 def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
     host = loser.host or "(any host)"
-    owner = (
-        "an earlier path of this Ingress"
-        if (winner.namespace, winner.ingress) == (loser.namespace, loser.ingress)
-        else f"the older Ingress {winner.namespace}/{winner.ingress}"
-    )
+    if (winner.namespace, winner.ingress) == (loser.namespace, loser.ingress):
+        owner = f"an earlier path of this Ingress ({winner.field})"
+    else:
+        owner = (
+            f"Ingress {winner.namespace}/{winner.ingress} ({winner.field}), which is older "
+            "(or as old and later in namespace/name order)"
+        )
     return Problem(
         "Ingress",
         loser.namespace,
         loser.ingress,
         loser.field,
-        f"host {host} path {path.path!r} ({path.path_type}) is already served by {owner} "
-        f"({winner.field}); this path is ignored",
+        f"host {host} path {path.path!r} ({path.path_type}) is already served by {owner}; "
+        "this path is ignored",
     )
 
 
@@ -228,7 +230,7 @@ def _resolve(
                     "Ingress",
                     route.namespace,
                     route.ingress,
-                    f"{route.field}.backend.service",
+                    route.service_field,
                     f"{resolution.missing}; requests to this path get 503",
                     "warning",
                 ),

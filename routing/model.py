@@ -83,6 +83,13 @@ class Route:
             return "spec.defaultBackend"
         return f"spec.rules[{self.rule}].http.paths[{self.index}]"
 
+    @property
+    def service_field(self) -> str:
+        """Where in its Ingress the Service of this route is named."""
+        if self.is_default_backend:
+            return "spec.defaultBackend.service"
+        return f"{self.field}.backend.service"
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:

@@ -24,7 +24,7 @@ def test_oldest_ingress_wins_and_loser_is_reported() -> None:
     assert _owner(objects) == "default/old"
     [problem] = [p for p in problems(snapshot) if p.severity == "error"]
     assert (problem.name, problem.field) == ("young", "spec.rules[0].http.paths[0]")
-    assert "default/old" in problem.reason and "'/p'" in problem.reason
+    assert "Ingress default/old" in problem.reason and "'/p'" in problem.reason
 
 
 def test_equal_age_tie_broken_by_namespace_name_descending() -> None:

@@ -1,0 +1,84 @@
+"""Digest stability and the endpoint-only fast path (DESIGN.md invariant 2)."""
+
+from __future__ import annotations
+
+import random
+
+from gateway.control.store import Store
+from routing.compile import compile_snapshot
+from tests.objects import endpoint_slice, ingress, load, path, rule, service
+
+READY = {"ready": True}
+
+
+def _objects(ip: str = "10.0.0.1") -> list[dict[str, object]]:
+    return [
+        ingress("a", rule("a.test", path("/", service="web")), created="2024-01-01T00:00:00Z"),
+        ingress("b", rule("b.test", path("/api", service="api")), created="2024-01-02T00:00:00Z"),
+        service("web", ("", 80, 8080)),
+        service("api", ("", 80, 8080)),
+        endpoint_slice("web-1", "web", [("", 8080)], [(ip, READY), ("10.0.0.2", READY)]),
+        endpoint_slice("api-1", "api", [("", 8080)], [("10.0.1.1", READY)]),
+    ]
+
+
+def _digest(objects: list[dict[str, object]]) -> str:
+    store = Store()
+    load(store, objects)
+    return compile_snapshot(store.state()).digest
+
+
+def test_same_objects_in_any_order_give_the_same_digest() -> None:
+    objects = _objects()
+    reference = _digest(objects)
+    rng = random.Random(7)
+    for _ in range(10):
+        shuffled = objects[:]
+        rng.shuffle(shuffled)
+        assert _digest(shuffled) == reference
+
+
+def test_any_change_changes_the_digest() -> None:
+    assert _digest(_objects()) != _digest(_objects(ip="10.0.0.9"))
+    changed_route = _objects()
+    changed_route[0] = ingress(
+        "a", rule("a.test", path("/x", service="web")), created="2024-01-01T00:00:00Z"
+    )
+    assert _digest(_objects()) != _digest(changed_route)
+
+
+def test_endpoint_only_change_reuses_route_table_and_matcher() -> None:
+    store = Store()
+    load(store, _objects())
+    first = compile_snapshot(store.state())
+    load(store, _objects(ip="10.0.0.9"))
+    second = compile_snapshot(store.state(), previous=first)
+    assert second.table is first.table
+    assert second.matcher is first.matcher
+    assert second.digest != first.digest
+    assert [e.address for e in second.endpoints[first.table.routes[0].backend]] == [
+        "10.0.0.2",
+        "10.0.0.9",
+    ]
+
+
+def test_ingress_change_rebuilds_the_route_table() -> None:
+    store = Store()
+    load(store, _objects())
+    first = compile_snapshot(store.state())
+    objects = _objects()
+    objects[1] = ingress(
+        "b", rule("b.test", path("/v2", service="api")), created="2024-01-02T00:00:00Z"
+    )
+    load(store, objects)
+    second = compile_snapshot(store.state(), previous=first)
+    assert second.table is not first.table
+    assert [r.path for r in second.table.routes] == ["/", "/v2"]
+
+
+def test_unchanged_state_gives_an_equal_digest() -> None:
+    store = Store()
+    load(store, _objects())
+    first = compile_snapshot(store.state())
+    load(store, _objects())
+    assert compile_snapshot(store.state(), previous=first).digest == first.digest
