@@ -13,6 +13,7 @@ Paths, within the chosen host (DESIGN.md invariant 6):
 2. Prefix paths except the catch-all `/`: the path is cut at each `/` from the longest candidate
    to the shortest, and each candidate is a dict lookup. This is the Ingress spec's element-wise
    rule (`/foo` matches `/foo/bar`, never `/foobar`), and the first hit is the longest match.
+   Candidates deeper than the host's deepest Prefix key are skipped without a lookup.
 3. Regex paths, longer pattern first (nginx's order once regex is on), first match wins.
 4. The catch-all Prefix `/`.
 5. The host's default backend (`spec.defaultBackend`, reference §4.4).
@@ -40,6 +41,8 @@ class HostRoutes:
     regex: list[tuple[re.Pattern[str], Route]] = field(default_factory=list)
     catch_all: Route | None = None
     default_backend: Route | None = None
+    prefix_depth: int = 0
+    """Segments in the deepest Prefix key: deeper parts of a request path cannot match."""
 
     def add(self, route: Route) -> None:
         """Index one route; routes must arrive in precedence order (first one kept)."""
@@ -56,6 +59,7 @@ class HostRoutes:
                 self.catch_all = self.catch_all or route
             else:
                 self.prefix.setdefault(key, route)
+                self.prefix_depth = max(self.prefix_depth, key.count("/"))
 
     def match(self, path: str) -> Route | None:
         """The route for a normalised request path, or None (→ 404)."""
@@ -64,7 +68,14 @@ class HostRoutes:
             return route
         prefix = self.prefix
         if prefix:
-            candidate = path.rstrip("/")
+            # Start at the deepest candidate a Prefix key could equal: `/a/b/c/d` against keys
+            # at most two segments deep starts at `/a/b` (one str.find per segment, in C).
+            cut = 0
+            for _ in range(self.prefix_depth):
+                cut = path.find("/", cut + 1)
+                if cut < 0:
+                    break
+            candidate = (path[:cut] if cut > 0 else path).rstrip("/")
             while candidate:
                 route = prefix.get(candidate)
                 if route is not None:
