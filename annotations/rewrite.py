@@ -9,11 +9,25 @@ string is kept. Unlike ingress-nginx, regex mode stays confined to the Ingress t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, is_set, value_of
 from annotations._validators import boolean, uri_path
+
+_VARIABLE = re.compile(r"\$(?![1-9])")
+
+
+def _target(raw: str) -> str:
+    """A path template whose only `$` references are capture groups `$1`…`$9`."""
+    value = uri_path(raw)
+    if _VARIABLE.search(value):
+        raise ValueError(
+            f"{value!r} uses an nginx variable; only capture groups $1 to $9 are supported"
+        )
+    return value
+
 
 USE_REGEX = Field(
     "use-regex",
@@ -25,7 +39,7 @@ USE_REGEX = Field(
 )
 REWRITE_TARGET = Field(
     "rewrite-target",
-    uri_path,
+    _target,
     default=None,
     value_format="path; may use `$1`…`$9` from the path's capture groups",
     doc="Replace the whole request path with this target before proxying; the query string is "

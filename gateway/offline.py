@@ -83,15 +83,15 @@ def run_check(paths: Sequence[str], classes: ClassSettings) -> int:
         sys.stdout.write(error.text() + "\n")
     for problem in snapshot.problems:
         sys.stdout.write(problem_line(problem, origins, paths[0]) + "\n")
-    state = store.state()
-    selector = ClassSelector(state.ingress_classes, classes)
-    ingresses = [o.view for o in load.objects if isinstance(o.view, Ingress)]
-    ours = sum(1 for i in ingresses if selector.is_ours(i))
+    selector = ClassSelector(store.state().ingress_classes, classes)
+    ingresses = [o for o in load.objects if o.key[0] == "Ingress"]
+    ours = sum(1 for o in ingresses if isinstance(o.view, Ingress) and selector.is_ours(o.view))
+    unusable = sum(1 for o in ingresses if o.view is None)
     errors = len(load.errors) + sum(p.severity == "error" for p in snapshot.problems)
     warnings = sum(p.severity == "warning" for p in snapshot.problems)
     sys.stderr.write(
-        f"checked {len(load.files)} files, {len(load.objects)} objects: "
-        f"{ours} of {len(ingresses)} Ingresses are of class {classes.ingress_class!r}; "
-        f"{errors} errors, {warnings} warnings\n"
+        f"checked {len(load.files)} files, {len(load.objects)} objects, {len(ingresses)} "
+        f"Ingresses: {ours} of class {classes.ingress_class!r}, {unusable} unusable; "
+        f"{errors} error(s), {warnings} warning(s)\n"
     )
     return 1 if errors else 0

@@ -103,3 +103,20 @@ def test_unknown_keys_under_our_prefixes_are_warnings_only() -> None:
     )
     assert result.config is not None
     assert [w.key for w in result.warnings] == [N + "no-such-thing"]
+
+
+@pytest.mark.parametrize(
+    ("target", "ok"),
+    [
+        pytest.param("/$1/$2", True, id="groups"),
+        pytest.param("/static", True, id="literal"),
+        pytest.param("/$scheme/x", False, id="nginx-variable"),
+        pytest.param("/$0", False, id="group-zero"),
+        pytest.param("/x$", False, id="dangling-dollar"),
+    ],
+)
+def test_rewrite_target_allows_only_capture_groups(target: str, ok: bool) -> None:
+    result = parse_all({N + "rewrite-target": target})
+    assert (result.config is not None) is ok
+    if not ok:
+        assert "only capture groups" in result.errors[0].reason

@@ -128,7 +128,7 @@ def test_check_passes_on_the_bundled_examples() -> None:
     result = run("check", str(ROOT / "examples"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "0 errors" in result.stderr
+    assert "0 error(s)" in result.stderr
 
 
 def test_check_reports_each_problem_on_one_line_and_exits_1(tmp_path: Path) -> None:
