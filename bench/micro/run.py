@@ -107,12 +107,14 @@ def main() -> None:
     )
     for r in rows:
         print(
-            f"{r['ingresses']:>10,.0f} {r['routes']:>7,.0f} {r['match_ns']:>9.0f} {r['ingest_s']:>9.3f} "
+            f"{r['ingresses']:>10,.0f} {r['routes']:>7,.0f} {r['match_ns']:>9.0f} "
+            f"{r['ingest_s']:>9.3f} "
             f"{r['compile_s']:>10.3f} {r['endpoint_only_s']:>16.3f}"
         )
     ratio = rows[-1]["match_ns"] / rows[0]["match_ns"]
     print(
-        f"match cost ratio {rows[-1]['ingresses']:,.0f} vs {rows[0]['ingresses']:,.0f} Ingresses: {ratio:.2f}x"
+        f"match cost ratio {rows[-1]['ingresses']:,.0f} vs {rows[0]['ingresses']:,.0f} "
+        f"Ingresses: {ratio:.2f}x"
     )
 
 
