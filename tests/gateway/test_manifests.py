@@ -123,3 +123,32 @@ def test_duplicate_object_later_definition_wins_with_a_warning(tmp_path: Path) -
     assert [o.origin.endswith("b.yaml") for o in load.objects] == [False, True]
     [problem] = load.objects[1].problems
     assert problem.severity == "warning" and "defined again" in problem.reason
+
+
+def test_file_edited_to_an_invalid_value_keeps_the_last_accepted_version(tmp_path: Path) -> None:
+    """DESIGN.md invariant 4 through the file source: reload after a bad edit, then a deletion."""
+    from gateway.control.store import Store
+    from routing.compile import compile_snapshot
+
+    def reload(store: Store) -> list[str]:
+        load = load_manifests([tmp_path])
+        store.replace_all((o.key, o.view, o.problems) for o in load.objects)
+        return [r.path for r in compile_snapshot(store.state()).table.routes]
+
+    store = Store()
+    _write(tmp_path, {"web.yaml": _ingress("v1"), "other.yaml": _ingress("other")})
+    assert reload(store) == ["/other", "/v1"]
+    bad = (
+        _ingress("v1")
+        .replace(
+            "metadata: {name: v1}",
+            "metadata: {name: v1, annotations: {nginx.ingress.kubernetes.io/use-regex: nope}}",
+        )
+        .replace("/v1", "/v2")
+    )
+    _write(tmp_path, {"web.yaml": bad})
+    assert reload(store) == ["/other", "/v1"]
+    assert any("not a boolean" in p.reason for p in store.state().problems)
+    (tmp_path / "web.yaml").unlink()
+    assert reload(store) == ["/other"]
+    assert store.state().problems == ()
