@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.objects import ingress, path, rule
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"
 GATEWAY = shutil.which("gateway", path=str(Path(sys.executable).parent)) or "gateway"
@@ -22,6 +24,22 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     full_env.update(env or {})
     return subprocess.run(
         [GATEWAY, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
+
+
+def _write_ingress(
+    target: Path, *, class_name: str | None = "gateway", annotations: dict[str, str] | None = None
+) -> None:
+    """One Ingress for any host, `/` to Service s:80, written as YAML (JSON is valid YAML)."""
+    target.write_text(
+        json.dumps(
+            ingress(
+                "x",
+                rule(None, path("/", service="s")),
+                class_name=class_name,
+                annotations=annotations,
+            )
+        )
     )
 
 
@@ -107,11 +125,7 @@ def test_bad_usage_is_one_line_and_exit_2(
 
 
 def test_watch_ingress_without_class_from_env(tmp_path: Path) -> None:
-    (tmp_path / "i.yaml").write_text(
-        "kind: Ingress\nmetadata: {name: x}\n"
-        "spec: {rules: [{http: {paths: [{path: /, pathType: Prefix,"
-        " backend: {service: {name: s, port: {number: 80}}}}]}}]}\n"
-    )
+    _write_ingress(tmp_path / "i.yaml", class_name=None)
     assert json.loads(run("routes", "--manifests", str(tmp_path), "--json").stdout)["routes"] == []
     for value in ("true", "1"):
         result = run(
@@ -153,12 +167,7 @@ def test_check_reports_each_problem_on_one_line_and_exits_1(tmp_path: Path) -> N
 
 
 def test_check_with_only_warnings_exits_0(tmp_path: Path) -> None:
-    (tmp_path / "i.yaml").write_text(
-        "kind: Ingress\n"
-        "metadata: {name: x, annotations: {nginx.ingress.kubernetes.io/some-future-key: v}}\n"
-        "spec: {ingressClassName: gateway, rules: [{http: {paths: [{path: /, pathType: Prefix,"
-        " backend: {service: {name: s, port: {number: 80}}}}]}}]}\n"
-    )
+    _write_ingress(tmp_path / "i.yaml", annotations={"nginx.ingress.kubernetes.io/future-key": "v"})
     result = run("check", str(tmp_path))
     assert result.returncode == 0
     assert [line.split(": ")[1] for line in result.stdout.splitlines()] == ["warning", "warning"]
