@@ -7,6 +7,7 @@ annotation values end up in headers or URLs (ingress-nginx's "malicious" value c
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
 Validator = Callable[[str], object]
@@ -44,3 +45,55 @@ def uri_path(raw: str) -> str:
     if any(ch.isspace() for ch in value):
         raise ValueError(f"{value!r} contains white space")
     return value
+
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def size(raw: str) -> int:
+    """An nginx size: bytes, or a number with `k`, `m` or `g` (any case); `0` is allowed."""
+    value = raw.strip().lower()
+    unit = value[-1:] if value[-1:] in ("k", "m", "g") else ""
+    number = value[: len(value) - len(unit)]
+    if not number.isdigit():
+        raise ValueError(f"{raw!r} is not a size (e.g. 512, 8k, 1m, 1g)")
+    return int(number) * _SIZE_UNITS[unit]
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(raw: str) -> float:
+    """A duration: whole seconds as ingress-nginx writes them (`60`), or nginx units (`500ms`,
+    `30s`, `5m`, `1h`)."""
+    value = raw.strip().lower()
+    for unit in ("ms", "s", "m", "h"):
+        if value.endswith(unit) and value[: -len(unit)].isdigit():
+            return int(value[: -len(unit)]) * _DURATION_UNITS[unit]
+    if value.isdigit():
+        return float(value)
+    raise ValueError(f"{raw!r} is not a duration (seconds, or a number with ms, s, m or h)")
+
+
+def count(raw: str) -> int:
+    """A whole number, zero or more."""
+    value = raw.strip()
+    if not value.isdigit():
+        raise ValueError(f"{raw!r} is not a whole number")
+    return int(value)
+
+
+def cidrs(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and CIDR blocks, kept in normalised text form."""
+    out = []
+    for part in raw.split(","):
+        item = part.strip()
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+    if not out:
+        raise ValueError("is an empty list")
+    return tuple(out)

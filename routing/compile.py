@@ -27,6 +27,7 @@ from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
 from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
 from routing.endpoints import EndpointIndex, Resolution
+from routing.globals import GlobalConfig, parse_global_config
 from routing.match import Matcher
 from routing.model import BackendKey, Endpoint, MatchKind, Rewrite, Route, RouteTable, Snapshot
 from routing.paths import prefix_key
@@ -40,6 +41,8 @@ class CompileSettings:
     """Global settings that change what the compiler produces."""
 
     classes: ClassSettings = field(default_factory=ClassSettings)
+    configmap: tuple[str, str] | None = None
+    """(namespace, name) of the global-settings ConfigMap (`--configmap`)."""
 
 
 def ingress_order(ingresses: Iterable[AdmittedIngress]) -> list[AdmittedIngress]:
@@ -252,6 +255,25 @@ def compile_snapshot(
     else:
         table, matcher = compile_routes(state.ingresses, state.ingress_classes, settings)
     endpoints, endpoint_problems = _resolve(state, table.routes)
-    problems = tuple(sorted({*state.problems, *table.problems, *endpoint_problems}))
-    digest = snapshot_digest(table.digest, endpoints_digest(endpoints), problems_digest(problems))
-    return Snapshot(table, matcher, endpoints, problems, digest, inputs)
+    config, config_problems = _global_config(state, settings, previous)
+    problems = tuple(
+        sorted({*state.problems, *table.problems, *endpoint_problems, *config_problems})
+    )
+    digest = snapshot_digest(
+        table.digest, endpoints_digest(endpoints), problems_digest(problems), repr(config)
+    )
+    return Snapshot(table, matcher, endpoints, config, problems, digest, inputs)
+
+
+def _global_config(
+    state: ClusterState, settings: CompileSettings, previous: Snapshot | None
+) -> tuple[GlobalConfig, tuple[Problem, ...]]:
+    """The ConfigMap's settings over the defaults; invalid keys keep their previous value."""
+    before = previous.config if previous is not None else GlobalConfig()
+    if settings.configmap is None:
+        return GlobalConfig(), ()
+    namespace, name = settings.configmap
+    for configmap in state.configmaps:
+        if (configmap.meta.namespace, configmap.meta.name) == (namespace, name):
+            return parse_global_config(configmap.data, before, source=(namespace, name))
+    return GlobalConfig(), ()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal, NewType
 from routing.problems import Problem
 
 if TYPE_CHECKING:
+    from routing.globals import GlobalConfig
     from routing.match import Matcher
 
 BackendKey = NewType("BackendKey", str)
@@ -123,6 +124,8 @@ class Snapshot:
     table: RouteTable
     matcher: Matcher
     endpoints: Mapping[BackendKey, tuple[Endpoint, ...]]
+    config: GlobalConfig
+    """Global settings from the gateway's ConfigMap, swapped together with the routes."""
     problems: tuple[Problem, ...]
     digest: str
     inputs: object = field(default=None, compare=False, repr=False)

@@ -1,0 +1,264 @@
+"""Global settings: the gateway's ConfigMap, under ingress-nginx's key names.
+
+The ConfigMap named by `--configmap NS/NAME` (in file mode, read from the manifests too) sets
+these for every route. Each key is declared once in `SETTINGS` with its validator, default and
+documentation; `docs/configuration.md` is generated from the same table.
+
+A changed value applies without a restart. An invalid value is a problem naming the key, and the
+previous value of that key stays in force (the other keys still apply).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+
+from annotations._validators import boolean, cidrs, count, seconds, size
+from routing.problems import Problem
+
+NEXT_UPSTREAM_CONDITIONS = frozenset(
+    {
+        "error",
+        "timeout",
+        "invalid_header",
+        "http_500",
+        "http_502",
+        "http_503",
+        "http_504",
+        "http_403",
+        "http_404",
+        "http_429",
+        "non_idempotent",
+        "off",
+    }
+)
+
+
+def next_upstream(raw: str) -> tuple[str, ...]:
+    """`proxy-next-upstream`: conditions separated by spaces or commas."""
+    items = tuple(i for i in raw.replace(",", " ").split() if i)
+    unknown = [i for i in items if i not in NEXT_UPSTREAM_CONDITIONS]
+    if unknown or not items:
+        raise ValueError(f"{raw!r}: use any of {' '.join(sorted(NEXT_UPSTREAM_CONDITIONS))}")
+    return items
+
+
+def header_buffers(raw: str) -> tuple[int, int]:
+    """`large-client-header-buffers`: ``NUMBER SIZE`` as in nginx, e.g. ``4 8k``."""
+    parts = raw.split()
+    if len(parts) != 2:
+        raise ValueError(f"{raw!r} is not 'NUMBER SIZE' (e.g. '4 8k')")
+    number, buffer = count(parts[0]), size(parts[1])
+    if number < 1 or buffer < 1024:
+        raise ValueError(f"{raw!r}: need at least one buffer of at least 1k")
+    return number, buffer
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalConfig:
+    """Typed global settings. Field names are the ConfigMap keys with `_` for `-`."""
+
+    use_forwarded_headers: bool = False
+    proxy_real_ip_cidr: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+    compute_full_forwarded_for: bool = False
+    proxy_connect_timeout: float = 5.0
+    proxy_read_timeout: float = 60.0
+    proxy_send_timeout: float = 60.0
+    keep_alive: float = 75.0
+    keep_alive_requests: int = 1000
+    upstream_keepalive_connections: int = 320
+    upstream_keepalive_timeout: float = 60.0
+    upstream_keepalive_requests: int = 10000
+    client_header_timeout: float = 60.0
+    client_body_timeout: float = 60.0
+    large_client_header_buffers: tuple[int, int] = (4, 8192)
+    proxy_body_size: int = 1024 * 1024
+    proxy_next_upstream: tuple[str, ...] = ("error", "timeout")
+    proxy_next_upstream_tries: int = 3
+    disable_access_log: bool = False
+
+    @property
+    def max_head_bytes(self) -> int:
+        """Request line plus headers, at most (431 beyond): all the large buffers together."""
+        number, buffer = self.large_client_header_buffers
+        return number * buffer
+
+    @property
+    def max_uri_bytes(self) -> int:
+        """Request target, at most (414 beyond): one large buffer, as nginx."""
+        return self.large_client_header_buffers[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ConfigMap key: how it is read and what it means."""
+
+    key: str
+    validator: Callable[[str], object]
+    value_format: str
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "use-forwarded-headers",
+        boolean,
+        "bool",
+        "Trust `X-Forwarded-*` and `X-Forwarded-For` from peers in `proxy-real-ip-cidr` "
+        "(the gateway runs behind another proxy). Off: every client value is replaced.",
+    ),
+    Setting(
+        "proxy-real-ip-cidr",
+        cidrs,
+        "comma list of CIDRs",
+        "The peers trusted when `use-forwarded-headers` is on. Default: any address, as "
+        "ingress-nginx; narrow it to your load balancer's ranges.",
+    ),
+    Setting(
+        "compute-full-forwarded-for",
+        boolean,
+        "bool",
+        "From a trusted peer, append the peer's address to the incoming `X-Forwarded-For` "
+        "instead of replacing it with the client address.",
+    ),
+    Setting(
+        "proxy-connect-timeout",
+        seconds,
+        "seconds",
+        "Connecting to a pod; on expiry the next endpoint is tried, else 504.",
+    ),
+    Setting(
+        "proxy-read-timeout",
+        seconds,
+        "seconds",
+        "Between two reads from the pod (response head included); on expiry 504.",
+    ),
+    Setting(
+        "proxy-send-timeout",
+        seconds,
+        "seconds",
+        "Between two writes to the pod while it does not accept the request body.",
+    ),
+    Setting(
+        "keep-alive",
+        seconds,
+        "seconds",
+        "Idle time a client connection is kept open between requests; 0 disables keep-alive.",
+    ),
+    Setting(
+        "keep-alive-requests",
+        count,
+        "number",
+        "Requests served on one client connection before it is closed.",
+    ),
+    Setting(
+        "upstream-keepalive-connections",
+        count,
+        "number",
+        "Idle connections kept open to each pod for reuse; 0 disables reuse.",
+    ),
+    Setting(
+        "upstream-keepalive-timeout",
+        seconds,
+        "seconds",
+        "How long an idle pod connection is kept; keep it below the pod's own keep-alive.",
+    ),
+    Setting(
+        "upstream-keepalive-requests",
+        count,
+        "number",
+        "Requests sent on one pod connection before it is closed.",
+    ),
+    Setting(
+        "client-header-timeout",
+        seconds,
+        "seconds",
+        "Total time allowed to receive a request head; then 408 and close.",
+    ),
+    Setting(
+        "client-body-timeout",
+        seconds,
+        "seconds",
+        "Time allowed between two reads of a request body; then 408 (or close).",
+    ),
+    Setting(
+        "large-client-header-buffers",
+        header_buffers,
+        "`NUMBER SIZE`",
+        "Request head limit: the request target may use one buffer (414 beyond) and the "
+        "whole head NUMBER times SIZE (431 beyond).",
+    ),
+    Setting(
+        "proxy-body-size",
+        size,
+        "size (`1m`, `512k`, `0` = unlimited)",
+        "Largest request body; larger ones get 413.",
+    ),
+    Setting(
+        "proxy-next-upstream",
+        next_upstream,
+        "list of conditions",
+        "When a failed try moves to the next endpoint (`error`, `timeout`, `off`, …). "
+        "Connect failures are always retried: the request never reached the pod.",
+    ),
+    Setting(
+        "proxy-next-upstream-tries",
+        count,
+        "number",
+        "Tries per request, the first included; 0 = one per endpoint.",
+    ),
+    Setting("disable-access-log", boolean, "bool", "Stop writing the JSON access log."),
+)
+
+
+def _attribute(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def parse_global_config(
+    data: Mapping[str, str], previous: GlobalConfig, *, source: tuple[str, str] = ("", "")
+) -> tuple[GlobalConfig, tuple[Problem, ...]]:
+    """Apply ConfigMap `data` over the defaults, keeping `previous` values for invalid keys.
+
+    `source` is the ConfigMap's (namespace, name), for problem messages.
+    """
+    known = {s.key: s for s in SETTINGS}
+    values: dict[str, object] = {}
+    problems: list[Problem] = []
+    for key, raw in sorted(data.items()):
+        setting = known.get(key)
+        if setting is None:
+            continue  # ingress-nginx has hundreds of keys; the ones we do not use are no error
+        try:
+            values[_attribute(key)] = setting.validator(raw)
+        except ValueError as err:
+            values[_attribute(key)] = getattr(previous, _attribute(key))
+            problems.append(
+                Problem(
+                    "ConfigMap",
+                    source[0],
+                    source[1],
+                    f"data.{key}",
+                    f"{err}; the previous value stays in force",
+                )
+            )
+    return replace(GlobalConfig(), **values), tuple(problems)  # type: ignore[arg-type]
+
+
+def describe_default(key: str) -> str:
+    """The default of a key, as a ConfigMap would spell it."""
+    value = getattr(GlobalConfig(), _attribute(key))
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if key == "proxy-body-size":
+        return "1m"
+    if key == "large-client-header-buffers":
+        return "4 8k"
+    if isinstance(value, tuple):
+        return (", " if key.endswith("cidr") else " ").join(map(str, value))
+    return str(value)
+
+
+assert {s.key for s in SETTINGS} == {f.name.replace("_", "-") for f in fields(GlobalConfig)}
