@@ -8,6 +8,14 @@ from collections.abc import Sequence
 
 from gateway.flags import add_class_flags, add_flag
 from gateway.offline import run_check, run_routes
+from gateway.settings import (
+    RunSettings,
+    available_cpus,
+    host_port,
+    namespaced_name,
+    positive_seconds,
+    workers,
+)
 from routing.classes import ClassSettings
 
 
@@ -23,10 +31,140 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--json", action="store_true", help="print the /debug/routes document")
     add_class_flags(routes)
 
+    for name, text in (
+        ("run", "serve traffic"),
+        ("demo", "serve the bundled demo with echo backends"),
+    ):
+        _add_run_flags(commands.add_parser(name, help=text))
+
     check = commands.add_parser("check", help="validate manifests and annotations")
     check.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or folders")
     add_class_flags(check)
     return parser
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    add_flag(
+        parser,
+        "--manifests",
+        metavar="PATH",
+        help="read cluster objects from this file or folder instead of the API server",
+    )
+    add_flag(parser, "--kubeconfig", metavar="FILE", help="kubeconfig for the API server")
+    add_flag(
+        parser,
+        "--listen",
+        default=("0.0.0.0", 8080),
+        kind=host_port,
+        metavar="HOST:PORT",
+        help="HTTP listener",
+    )
+    add_flag(
+        parser,
+        "--listen-tls",
+        default=("0.0.0.0", 8443),
+        kind=host_port,
+        metavar="HOST:PORT",
+        help="HTTPS listener (binds once TLS termination exists)",
+    )
+    add_flag(
+        parser,
+        "--admin",
+        default=("0.0.0.0", 10254),
+        kind=host_port,
+        metavar="HOST:PORT",
+        help="admin server: /healthz /readyz /metrics /debug/routes",
+    )
+    add_class_flags(parser)
+    add_flag(
+        parser,
+        "--configmap",
+        kind=namespaced_name,
+        metavar="NS/NAME",
+        help="ConfigMap with global settings (ingress-nginx key names)",
+    )
+    add_flag(
+        parser,
+        "--watch-namespace",
+        default="",
+        metavar="NS",
+        help="only this namespace (default: all)",
+    )
+    add_flag(
+        parser,
+        "--workers",
+        default=1,
+        kind=workers,
+        metavar="N",
+        help=f"worker processes (this machine has {available_cpus()} CPUs; only 1 so far)",
+    )
+    add_flag(
+        parser,
+        "--publish-service",
+        kind=namespaced_name,
+        metavar="NS/NAME",
+        help="Service whose addresses are written to Ingress status",
+    )
+    add_flag(
+        parser,
+        "--publish-status-address",
+        default="",
+        metavar="ADDR",
+        help="address written to Ingress status",
+    )
+    add_flag(
+        parser,
+        "--shutdown-delay",
+        default=5.0,
+        kind=positive_seconds,
+        metavar="SECONDS",
+        help="after SIGTERM, keep serving this long with readiness failing",
+    )
+    add_flag(
+        parser,
+        "--shutdown-timeout",
+        default=240.0,
+        kind=positive_seconds,
+        metavar="SECONDS",
+        help="then wait this long for in-flight requests",
+    )
+    add_flag(
+        parser,
+        "--log-level",
+        default="info",
+        kind=_log_level,
+        metavar="LEVEL",
+        help="debug, info, warning or error",
+    )
+
+
+def _log_level(raw: str) -> str:
+    if raw.lower() not in ("debug", "info", "warning", "error"):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not one of debug, info, warning, error")
+    return raw.lower()
+
+
+def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunSettings:
+    if args.workers != 1:
+        parser.error("--workers: only 1 worker is supported so far (multi-worker is planned)")
+    if args.command == "run" and not args.manifests:
+        parser.error("run needs --manifests PATH: the Kubernetes API source is not built yet")
+    return RunSettings(
+        manifests=args.manifests,
+        kubeconfig=args.kubeconfig,
+        listen=args.listen,
+        listen_tls=args.listen_tls,
+        admin=args.admin,
+        classes=_classes(args),
+        configmap=args.configmap,
+        watch_namespace=args.watch_namespace,
+        workers=args.workers,
+        publish_service=args.publish_service,
+        publish_status_address=args.publish_status_address,
+        shutdown_delay=args.shutdown_delay,
+        shutdown_timeout=args.shutdown_timeout,
+        log_level=args.log_level,
+    )
 
 
 def _classes(args: argparse.Namespace) -> ClassSettings:
@@ -41,6 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("run", "demo"):
+        settings = _run_settings(parser, args)
+        if args.command == "demo":
+            from gateway.demo import run_demo
+
+            return run_demo(settings)
+        from gateway.app import run
+
+        return run(settings)
     if args.command == "routes":
         if not args.manifests:
             parser.error("routes needs --manifests PATH (or GATEWAY_MANIFESTS)")

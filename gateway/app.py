@@ -1,0 +1,157 @@
+"""`gateway run`: wires the control plane, the proxy and the admin server, and runs them.
+
+Lifecycle: listen at once (requests get 503 until a snapshot is live); read the sources; swap the
+first snapshot, which makes `/readyz` succeed. On SIGTERM or SIGINT: `/readyz` fails at once,
+the proxy keeps serving for `shutdown_delay`, stops accepting, lets in-flight requests finish for
+up to `shutdown_timeout` (responses carry `Connection: close`, idle connections close), then the
+process exits 0. A second signal exits at once with status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gateway.accesslog import AccessLog
+from gateway.admin import admin_app
+from gateway.control.reconciler import Reconciler
+from gateway.control.store import Store
+from gateway.control.watcher import ManifestWatcher
+from gateway.metrics import Metrics
+from gateway.proxy.exchange import Exchange
+from gateway.proxy.server import ProxyServer
+from gateway.settings import RunSettings
+from gateway.snapshot import SnapshotHolder
+from routing.compile import CompileSettings
+
+logger = logging.getLogger("gateway")
+
+
+class Gateway:
+    """One gateway process: holder, proxy, control plane and admin server."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.loop = asyncio.get_running_loop()
+        self.holder = SnapshotHolder()
+        self.metrics = Metrics()
+        self.access_log = AccessLog(sys.stdout.buffer, self.loop)
+        self.proxy = ProxyServer(
+            self.holder,
+            observe=self._observe,
+            early_error=self.metrics.early_error,
+            connections_changed=self.metrics.connection_change,
+        )
+        self.metrics.watch_pool(self.proxy.pool)
+        self.store = Store()
+        self.reconciler = Reconciler(
+            self.store,
+            self.holder,
+            CompileSettings(classes=settings.classes, configmap=settings.configmap),
+            on_swap=lambda snapshot, seconds: self.metrics.swapped(snapshot, seconds, time.time()),
+            on_failure=self.metrics.reload_failed,
+        )
+        assert settings.manifests is not None
+        self.watcher = ManifestWatcher([settings.manifests], self.store, self.reconciler.changed)
+        self.draining = False
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ports: dict[str, int] = {}
+
+    def ready(self) -> bool:
+        """Ready once a snapshot is live, and until shutdown starts."""
+        return self.holder.current is not None and not self.draining
+
+    def _observe(self, exchange: Exchange) -> None:
+        self.metrics.observe(exchange)
+        self.access_log.write(exchange)
+
+    async def start(self) -> None:
+        """Bind every port and start the control-plane tasks."""
+        host, port = self.settings.listen
+        self.ports["http"] = await self.proxy.listen(host, port)
+        self._runner = web.AppRunner(
+            admin_app(self.holder, self.metrics, self.ready), access_log=None
+        )
+        await self._runner.setup()
+        admin_host, admin_port = self.settings.admin
+        site = web.TCPSite(self._runner, admin_host or None, admin_port)
+        await site.start()
+        self.ports["admin"] = self._runner.addresses[0][1]
+        self._tasks = [
+            self.loop.create_task(self.watcher.run()),
+            self.loop.create_task(self.reconciler.run()),
+        ]
+        logger.info(
+            "serving HTTP on %s:%d, admin on %s:%d",
+            host or "*",
+            self.ports["http"],
+            admin_host or "*",
+            self.ports["admin"],
+        )
+
+    async def stop(self) -> None:
+        """Graceful shutdown, in the order the module docstring gives."""
+        self.draining = True
+        logger.info(
+            "shutting down: readiness off, serving for %.1fs more", self.settings.shutdown_delay
+        )
+        await asyncio.sleep(self.settings.shutdown_delay)
+        logger.info(
+            "closing the listener; waiting up to %.0fs for %d connections",
+            self.settings.shutdown_timeout,
+            len(self.proxy.connections),
+        )
+        await self.proxy.drain(self.settings.shutdown_timeout)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.access_log.flush()
+        logger.info("stopped")
+
+
+async def serve(settings: RunSettings, on_started: Callable[[Gateway], None] | None = None) -> int:
+    """Run until a signal; the exit status."""
+    gateway = Gateway(settings)
+    await gateway.start()
+    if on_started is not None:
+        on_started(gateway)
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            logger.warning("second %s: exiting at once", signal.Signals(signum).name)
+            gateway.access_log.flush()
+            os._exit(1)
+        logger.info("%s received", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gateway.loop.add_signal_handler(signum, on_signal, signum)
+    await stop.wait()
+    await gateway.stop()
+    return 0
+
+
+def run(settings: RunSettings) -> int:
+    """Set up logging and the uvloop event loop, then serve."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import uvloop
+
+    return uvloop.run(serve(settings))

@@ -1,0 +1,471 @@
+"""One request, from its complete head to the last response byte.
+
+Theory of operation
+-------------------
+The downstream protocol creates an `Exchange` when a request head is complete, with the snapshot
+that is live at that moment (DESIGN.md invariant 1); the exchange never looks at the holder
+again. `run` routes the request, then tries endpoints:
+
+* a try takes an idle pooled connection or opens one, writes our re-serialised head and the
+  body bytes received so far, and waits for the response head;
+* a connect failure always moves to the next endpoint (the request never reached the pod); any
+  other failure before the response head moves on only when `proxy-next-upstream` lists its
+  condition, the method is idempotent (or `non_idempotent` is listed) and the body sent so far
+  is still held (at most `REPLAY_LIMIT` bytes: beyond that the body has been streamed away);
+* a reused pooled connection that fails before any response byte is retried once on a fresh
+  connection to the same pod, without counting a try (the pod had closed it while idle).
+
+Bodies are never held whole. Request body pieces go straight to the pod once a connection is
+attached, and until then wait in a list bounded by pausing the client's reads. Response body
+pieces go straight to the client; when the client's socket buffer fills, reading from the pod
+pauses, and resumes when it drains. Memory per exchange is therefore a few socket buffers,
+whatever the body size (DESIGN.md invariant 8).
+
+Once the first response byte has been written to the client, no retry is possible; a failure
+then closes the client connection, which tells the client the response was cut short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from gateway.proxy.errors import (
+    ConnectFailed,
+    InvalidResponse,
+    UpstreamError,
+    UpstreamReset,
+    UpstreamTimeout,
+)
+from gateway.proxy.request import IDEMPOTENT, RequestHead, upstream_head
+from gateway.proxy.responses import CONTINUE, error_response
+from gateway.proxy.responses import reason as reason_phrase
+from routing.globals import GlobalConfig
+from routing.rewrite import rewrite_path
+
+if TYPE_CHECKING:
+    from gateway.proxy.protocol import DownstreamProtocol
+    from gateway.proxy.upstream import UpstreamConnection
+    from routing.model import Endpoint, Route, Snapshot
+
+logger = logging.getLogger(__name__)
+
+REPLAY_LIMIT = 64 * 1024
+"""Request body bytes kept for a retry; also the most buffered before reads pause."""
+
+# Removed from responses; Content-Length and Transfer-Encoding are re-emitted by us.
+_RESPONSE_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"content-length",
+        b"transfer-encoding",
+    }
+)
+_DEFAULT_CONFIG = GlobalConfig()
+
+
+class Exchange:
+    """The state of one request; see the module docstring."""
+
+    def __init__(
+        self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
+    ) -> None:
+        self.down = down
+        self.loop = down.loop
+        self.head = head
+        self.snapshot = snapshot
+        self.config = snapshot.config if snapshot is not None else _DEFAULT_CONFIG
+        self.early = early
+        self.started = self.loop.time()
+        self.route: Route | None = None
+        self.endpoints: tuple[Endpoint, ...] = ()
+        self.client_ip = down.peer.address
+        # request body
+        self.request_complete = not head.has_body
+        self.body_received = 0
+        self.kept: list[bytes] | None = []
+        self.kept_bytes = 0
+        self.sending = False
+        self.continue_sent = False
+        self._upstream_head = b""
+        # upstream try
+        self.upstream: UpstreamConnection | None = None
+        self.upstream_addr = ""
+        self.upstream_status = ""
+        self.upstream_started = 0.0
+        self.upstream_time = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._got_response_byte = False
+        # response
+        self.status = 0
+        self.response_started = False
+        self.rechunk = False
+        self.close_delimited = False
+        self.bytes_sent = 0
+        self.close_after = False
+        self.finished = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve the request; always ends by handing the connection back to the protocol."""
+        try:
+            status = self.early or self._route_request()
+            if status:
+                self.respond_error(status)
+            else:
+                await self._forward()
+        except asyncio.CancelledError:
+            self._drop_upstream()
+            raise
+        except Exception:
+            logger.exception("request %s failed unexpectedly", self.head.request_id)
+            self._drop_upstream()
+            if self.response_started:
+                self.close_after = True
+            else:
+                self.respond_error(500)
+        finally:
+            self._cancel_timer()
+            self.finished = True
+            self.down.exchange_finished(self)
+
+    def _route_request(self) -> int:
+        snapshot = self.snapshot
+        if snapshot is None:
+            return 503  # no snapshot is live yet
+        head = self.head
+        route = snapshot.matcher.match(head.host, head.path)
+        if route is None:
+            return 404
+        self.route = route
+        limit = self.config.proxy_body_size
+        if limit and head.content_length is not None and head.content_length > limit:
+            return 413
+        self.endpoints = snapshot.endpoints.get(route.backend, ())
+        if not self.endpoints:
+            return 503
+        path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
+        self._upstream_head, self.client_ip = upstream_head(head, self.down.peer, self.config, path)
+        return 0
+
+    async def _forward(self) -> None:
+        assert self.route is not None
+        config = self.config
+        tries = config.proxy_next_upstream_tries or len(self.endpoints)
+        tried: set[Endpoint] = set()
+        error: UpstreamError | None = None
+        while len(tried) < tries:
+            endpoint = self.down.server.balancer.pick(self.route.backend, self.endpoints, tried)
+            if endpoint is None:
+                break
+            tried.add(endpoint)
+            try:
+                await self._try(endpoint)
+                return
+            except UpstreamError as err:
+                error = err
+                self._note_failure(endpoint, err)
+                if not self._may_retry(err):
+                    break
+        self.respond_error(error.status if error is not None else 502)
+
+    def _may_retry(self, err: UpstreamError) -> bool:
+        conditions = self.config.proxy_next_upstream
+        if "off" in conditions:
+            return False
+        if isinstance(err, ConnectFailed):
+            return True  # the request never reached the pod
+        if err.condition not in conditions:
+            return False
+        if self.head.method not in IDEMPOTENT and "non_idempotent" not in conditions:
+            return False
+        return self.kept is not None
+
+    def _note_failure(self, endpoint: Endpoint, err: UpstreamError) -> None:
+        logger.warning("request %s to %s failed: %s", self.head.request_id, endpoint.hostport, err)
+        self.upstream_status = _join(self.upstream_status, str(err.status))
+        self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
+
+    async def _try(self, endpoint: Endpoint) -> None:
+        pool = self.down.server.pool
+        config = self.config
+        conn = pool.take_idle(
+            endpoint,
+            max_age=config.upstream_keepalive_timeout,
+            max_requests=config.upstream_keepalive_requests,
+        )
+        if conn is not None:
+            try:
+                await self._exchange_on(conn, endpoint)
+                return
+            except UpstreamError:
+                if self._got_response_byte or self.kept is None:
+                    raise
+                # The pod closed the idle connection as we reused it: once more, fresh.
+        conn = await pool.connect(endpoint, config.proxy_connect_timeout)
+        await self._exchange_on(conn, endpoint)
+
+    async def _exchange_on(self, conn: UpstreamConnection, endpoint: Endpoint) -> None:
+        self.upstream = conn
+        conn.exchange = self
+        conn.requests += 1
+        now = self.loop.time()
+        conn.last_read = now
+        self.upstream_started = now
+        self._got_response_byte = False
+        self._waiter = self.loop.create_future()
+        conn.send(self._upstream_head + b"".join(self.kept or ()))
+        self.sending = True
+        if not self.request_complete:
+            if self.head.expect_continue and not self.continue_sent:
+                self.continue_sent = True
+                self.down.write(CONTINUE)
+            self.down.resume_reading()
+        self._arm_timer(self.config.proxy_read_timeout)
+        try:
+            await self._waiter
+        finally:
+            self._cancel_timer()
+        self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
+
+    # --- request body, from the downstream protocol -----------------------------------------
+    def feed_body(self, chunk: bytes) -> None:
+        """A piece of the request body (de-chunked by the parser)."""
+        self.body_received += len(chunk)
+        limit = self.config.proxy_body_size
+        if limit and self.body_received > limit:
+            self._body_too_large()
+            return
+        self._send_body(b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.head.chunked else chunk)
+
+    def body_complete(self) -> None:
+        """The request body (if any) has been received completely."""
+        self.request_complete = True
+        if self.head.chunked and not self.finished:
+            self._send_body(b"0\r\n\r\n")
+
+    def _send_body(self, data: bytes) -> None:
+        kept = self.kept
+        if kept is not None:
+            if self.sending and self.kept_bytes + len(data) > REPLAY_LIMIT:
+                self.kept = None
+            else:
+                kept.append(data)
+                self.kept_bytes += len(data)
+        if self.sending:
+            conn = self.upstream
+            if conn is not None and not conn.closed:
+                conn.send(data)
+        elif self.kept_bytes > REPLAY_LIMIT:
+            self.down.pause_reading()  # nothing takes the body yet: stop reading it
+
+    def _body_too_large(self) -> None:
+        self.request_complete = True
+        self.close_after = True
+        if self.response_started:
+            return
+        self._drop_upstream()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self.respond_error(413)
+
+    # --- response, from the upstream connection ---------------------------------------------
+    def on_response_head(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], keep_alive: bool
+    ) -> None:
+        """The pod's response head: re-serialise it for the client."""
+        self._got_response_byte = True
+        try:
+            head = self._response_head(status, reason, headers)
+        except InvalidResponse as err:
+            self.upstream_failed(err)
+            if self.upstream is not None:
+                self.upstream.close()
+            return
+        self.status = status
+        self.upstream_status = _join(self.upstream_status, str(status))
+        self.upstream_time = self.loop.time() - self.upstream_started
+        self.response_started = True
+        self.down.write(head)
+        if self.head.method == "HEAD":
+            # httptools cannot be told a HEAD response has no body: finish here, never reuse.
+            self._complete(reusable=False)
+
+    def _response_head(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        nominated: frozenset[bytes] = frozenset()
+        for name, value in headers:
+            if name.lower() == b"connection":
+                nominated = frozenset(t.strip().lower() for t in value.split(b","))
+        lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason.strip() or reason_phrase(status).encode())]
+        length: bytes | None = None
+        encoding: bytes | None = None
+        request_id = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower == b"content-length":
+                length = value.strip()
+            elif lower == b"transfer-encoding":
+                encoding = value.strip().lower()
+            if lower in _RESPONSE_HOP_BY_HOP or lower in nominated:
+                continue
+            request_id = request_id or lower == b"x-request-id"
+            lines.append(name + b": " + value.strip() + b"\r\n")
+        if encoding is not None and encoding != b"chunked":
+            raise InvalidResponse(f"unsupported response Transfer-Encoding {encoding!r}")
+        bodiless = self.head.method == "HEAD" or status in (204, 304)
+        if length is not None and encoding is None:
+            lines.append(b"Content-Length: " + length + b"\r\n")
+        elif not bodiless:
+            if self.head.version == "1.1":
+                self.rechunk = True
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.close_after = True  # an HTTP/1.0 client learns the end from the close
+            self.close_delimited = encoding is None
+        if not request_id:
+            lines.append(b"X-Request-ID: " + self.head.request_id.encode() + b"\r\n")
+        if not self.request_complete:
+            self.close_after = True  # the pod answered before the body ended: cannot resync
+        keep = self.down.keeps_alive(self)
+        if not keep:
+            lines.append(b"Connection: close\r\n")
+        elif self.head.version == "1.0":
+            lines.append(b"Connection: keep-alive\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def on_response_body(self, body: bytes) -> None:
+        """A piece of the response body: straight to the client."""
+        if not self.response_started or self.finished:
+            return
+        self.bytes_sent += len(body)
+        if self.rechunk:
+            self.down.write(b"%x\r\n%b\r\n" % (len(body), body))
+        else:
+            self.down.write(body)
+
+    def on_response_complete(self, keep_alive: bool) -> None:
+        """The pod's response ended as its framing said."""
+        if not self.response_started:
+            return
+        self._complete(reusable=keep_alive and self.request_complete)
+
+    def upstream_eof(self) -> None:
+        """The pod closed its side: the end of a close-delimited body, or a failure."""
+        if self.response_started and self.close_delimited:
+            self._complete(reusable=False)
+        else:
+            self.upstream_failed(UpstreamReset("the pod closed the connection early"))
+
+    def upstream_failed(self, err: UpstreamError) -> None:
+        """The try failed: before the response started it may be retried, after it cannot."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        self._drop_upstream()
+        if self.response_started:
+            self.close_after = True  # the client sees the response cut short
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(err)
+
+    def _complete(self, *, reusable: bool) -> None:
+        if self.rechunk:
+            self.down.write(b"0\r\n\r\n")
+            self.rechunk = False
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.exchange = None
+            if reusable and not conn.closed:
+                self.down.server.pool.release(
+                    conn, max_idle=self.config.upstream_keepalive_connections
+                )
+            else:
+                conn.close()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _drop_upstream(self) -> None:
+        conn, self.upstream = self.upstream, None
+        self.sending = False
+        if conn is not None:
+            conn.exchange = None
+            conn.abort()
+
+    # --- flow control -----------------------------------------------------------------------
+    def pause_client_reading(self) -> None:
+        """The pod is not taking the request body fast enough."""
+        self.down.pause_reading()
+
+    def resume_client_reading(self) -> None:
+        """The pod takes the request body again."""
+        if not self.request_complete:
+            self.down.resume_reading()
+
+    def client_paused(self) -> None:
+        """The client is not taking the response fast enough."""
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def client_resumed(self) -> None:
+        """The client takes the response again."""
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    # --- timeouts ---------------------------------------------------------------------------
+    def _arm_timer(self, delay: float) -> None:
+        self._timer = self.loop.call_later(delay, self._check_timeout)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check_timeout(self) -> None:
+        """Lazily re-armed: data moving only updates a timestamp, the timer checks it."""
+        self._timer = None
+        conn = self.upstream
+        if conn is None or self.finished:
+            return
+        if self.down.write_paused:
+            self._arm_timer(self.config.proxy_read_timeout)  # we stopped reading, not the pod
+            return
+        limit = (
+            self.config.proxy_send_timeout if conn.write_paused else self.config.proxy_read_timeout
+        )
+        idle = self.loop.time() - conn.last_read
+        if idle < limit:
+            self._arm_timer(limit - idle)
+            return
+        self.upstream_failed(UpstreamTimeout(f"no data from the pod for {limit:g}s"))
+
+    # --- answers the gateway writes itself ---------------------------------------------------
+    def respond_error(self, status: int) -> None:
+        """Write a canned error; early errors and unread bodies close the connection."""
+        self.status = status
+        if self.early or not self.request_complete or status == 413:
+            self.close_after = True
+        keep = self.down.keeps_alive(self)
+        self.response_started = True
+        response = error_response(
+            status,
+            close=not keep,
+            request_id=self.head.request_id,
+            head_only=self.head.method == "HEAD",
+        )
+        self.bytes_sent = len(response)
+        self.down.write(response)
+
+
+def _join(previous: str, value: str) -> str:
+    """nginx's `$upstream_addr` / `$upstream_status` form: one entry per try."""
+    return f"{previous}, {value}" if previous else value

@@ -1,0 +1,377 @@
+"""The client side of the proxy: an asyncio Protocol on httptools, one per connection.
+
+Theory of operation
+-------------------
+Bytes arrive in `data_received` and are fed to the httptools request parser, whose callbacks
+come back in wire order: `on_message_begin`, `on_url`, `on_header`…, `on_headers_complete`,
+`on_body`…, `on_message_complete`. When a head is complete it is checked (`request.check`), the
+live snapshot is read once, and an `Exchange` is queued. Exchanges run one at a time, in order,
+so pipelined requests are answered in the order they came; while one runs, reading pauses as
+soon as a further request is queued, which bounds what a pipelining client can make us hold.
+
+Limits are enforced on bytes received, not in parser callbacks (reliability.md §0.4): before a
+head is complete, the bytes fed are counted and the end of the head is searched for, so a
+client cannot make the parser accumulate more than `max_head_bytes` (431) or send a request
+line longer than `max_uri_bytes` (414). Every early error answers and closes the connection.
+
+One timer per connection, re-armed lazily, enforces three deadlines: the keep-alive idle time
+between requests (silent close), the total time to receive a head (408), and the time between
+two reads of a request body (408, or a close once a response has started). Activity only
+updates a timestamp; the timer compares when it fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from gateway.proxy.exchange import Exchange
+from gateway.proxy.request import Peer, RequestHead, check
+from gateway.proxy.responses import error_response
+from routing.globals import GlobalConfig
+
+if TYPE_CHECKING:
+    from gateway.proxy.server import ProxyServer
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_CONFIG = GlobalConfig()
+MAX_HEADERS = 100
+"""Header fields per request (431 beyond), as Envoy and Kestrel."""
+CLIENT_SEND_TIMEOUT = 60.0
+"""A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
+
+
+class _HeadError(Exception):
+    """Raised from a parser callback to stop parsing with a status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class DownstreamProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: ProxyServer, scheme: str = "http") -> None:
+        # settings and shared state
+        self.server = server
+        self.loop = server.loop
+        self.scheme = scheme
+        self.config = _current_config(server)
+        # per connection
+        self.transport: asyncio.Transport | None = None
+        self.peer = Peer("", 0, 0, scheme)
+        self.parser = httptools.HttpRequestParser(self)
+        self.pipeline: deque[Exchange] = deque()
+        self.requests_served = 0
+        self.read_paused = False
+        self.write_paused = False
+        self.write_paused_since = 0.0
+        self.closing = False
+        self.stop_parsing = False
+        self.pending_error = 0
+        # per request being parsed
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._in_head = False
+        self._head_bytes = 0
+        self._tail = b""
+        # timeouts
+        self._deadline = 0.0
+        self._deadline_status = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.last_body_read = 0.0
+
+    # --- asyncio callbacks -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername") or ("", 0)
+        sock = transport.get_extra_info("sockname") or ("", 0)
+        self.peer = Peer(str(peer[0]), int(peer[1]), int(sock[1]), self.scheme)
+        self.server.connection_opened(self)
+        self._idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self._cancel_timer()
+        self.server.connection_closed(self)
+        for exchange in self.pipeline:
+            exchange.finished = True
+        if self.pipeline:
+            self.server.cancel(self.pipeline[0])
+        self.pipeline.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.stop_parsing:
+            return
+        if self._in_head or not self.pipeline:
+            status = self._check_head_size(data)
+            if status:
+                self._fail(status)
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as err:
+            cause = err.__context__ or err.__cause__
+            self._fail(cause.status if isinstance(cause, _HeadError) else 400)
+        except httptools.HttpParserUpgrade as err:
+            self._upgrade(data, int(err.args[0]))
+        except httptools.HttpParserError:
+            if not self.stop_parsing:  # data after `Connection: close` is ignored, not an error
+                self._fail(400)
+
+    def eof_received(self) -> bool:
+        # A half-closed client may still read what it asked for; close once it is answered.
+        if not self.pipeline:
+            return False
+        self.stop_parsing = True
+        return True
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.write_paused_since = self.loop.time()
+        if self.pipeline:
+            self.pipeline[0].client_paused()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.pipeline:
+            self.pipeline[0].client_resumed()
+
+    # --- httptools callbacks, in wire order --------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._in_head = True
+        if not self.pipeline:
+            self._set_deadline(self.config.client_header_timeout, 408)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.config.max_uri_bytes:
+            raise _HeadError(414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            return  # a trailer: dropped, never merged into the head (reliability.md §2 #12)
+        self._headers.append((name, value))
+        if len(self._headers) > MAX_HEADERS:
+            raise _HeadError(431)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._tail = b""
+        parser = self.parser
+        head = RequestHead(
+            parser.get_method().decode("ascii", "replace"),
+            self._url,
+            parser.get_http_version(),
+            self._headers,
+            parser.should_keep_alive(),
+        )
+        snapshot = self.server.holder.current
+        self.config = snapshot.config if snapshot is not None else _DEFAULT_CONFIG
+        early = check(head, self.config.max_uri_bytes)
+        if early:
+            self.stop_parsing = True
+        exchange = Exchange(self, head, snapshot, early)
+        self.pipeline.append(exchange)
+        if len(self.pipeline) == 1:
+            self._start(exchange)
+        else:
+            self.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        self.last_body_read = self.loop.time()
+        exchange = self.pipeline[-1]
+        if not exchange.finished:
+            exchange.feed_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange = self.pipeline[-1]
+        exchange.body_complete()
+        if not exchange.head.keep_alive:
+            self.stop_parsing = True
+
+    # --- exchanges ---------------------------------------------------------------------------
+    def _start(self, exchange: Exchange) -> None:
+        if exchange.head.has_body and not exchange.request_complete:
+            self.last_body_read = self.loop.time()
+            self._set_deadline(self.config.client_body_timeout, 408)
+        else:
+            self._cancel_timer()
+        self.server.start(exchange)
+
+    def exchange_finished(self, exchange: Exchange) -> None:
+        """Called by an exchange when its response is complete (or abandoned)."""
+        if not self.pipeline or self.pipeline[0] is not exchange:
+            return
+        self.pipeline.popleft()
+        self.requests_served += 1
+        self.server.observe(exchange)
+        if exchange.close_after or not exchange.head.keep_alive or self.transport is None:
+            self.close()
+            return
+        if self.pipeline:
+            self._start(self.pipeline[0])
+            if len(self.pipeline) == 1:
+                self.resume_reading()
+        elif self.pending_error:
+            self._write_error(self.pending_error)
+        elif self.stop_parsing or self.closing or self.server.draining:
+            self.close()
+        else:
+            self._idle()
+            self.resume_reading()
+
+    def keeps_alive(self, exchange: Exchange) -> bool:
+        """Whether the connection stays open after `exchange` (decides `Connection: close`)."""
+        config = exchange.config
+        return not (
+            exchange.close_after
+            or not exchange.head.keep_alive
+            or self.closing
+            or self.server.draining
+            or config.keep_alive <= 0
+            or self.requests_served + 1 >= config.keep_alive_requests
+            or self.pending_error
+        )
+
+    # --- writing and flow control ------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send bytes to the client unless the connection is gone."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the client (idempotent)."""
+        if not self.read_paused and self.transport is not None and not self.closing:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the client again (idempotent); never while requests are queued."""
+        if self.read_paused and self.transport is not None and not self.closing:
+            if len(self.pipeline) > 1:
+                return
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close after what was written has been sent."""
+        self.closing = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+        if not self.pipeline and not self._in_head:
+            self.close()
+
+    # --- errors ------------------------------------------------------------------------------
+    def _check_head_size(self, data: bytes) -> int:
+        """Count head bytes before feeding them; a status when a limit would be passed."""
+        limit = self.config.max_head_bytes
+        received = self._head_bytes + len(data)
+        if received <= limit:
+            self._head_bytes = received
+            self._tail = data[-3:]
+            return 0
+        # Does the head end within the limit? Look across the previous chunk's tail too.
+        window = self._tail + data[: limit - self._head_bytes]
+        if b"\r\n\r\n" in window:
+            self._head_bytes = 0
+            return 0
+        if b"\n" not in window:
+            return 414  # the request line alone is longer than the whole head may be
+        return 431
+
+    def _fail(self, status: int) -> None:
+        """A request that cannot be parsed: answer `status` in turn, then close."""
+        self.stop_parsing = True
+        if self.pipeline:
+            self.pending_error = status
+            self.pause_reading()
+        else:
+            self._write_error(status)
+
+    def _write_error(self, status: int) -> None:
+        self.server.count_early_error(status)
+        self.write(error_response(status, close=True))
+        self.close()
+
+    def _upgrade(self, data: bytes, offset: int) -> None:
+        """CONNECT is refused; other Upgrade requests are served as plain HTTP for now."""
+        if not self.pipeline or self.pipeline[-1].head.method == "CONNECT":
+            self._fail(405)
+            return
+        exchange = self.pipeline[-1]
+        # The parser stopped at the end of the head: a declared body was not parsed, so this
+        # request cannot be served without an ambiguity about where it ends.
+        if exchange.head.has_body:
+            exchange.close_after = True
+            self.stop_parsing = True
+            return
+        rest = data[offset:]
+        if rest:
+            self.data_received(rest)
+
+    # --- timeouts ----------------------------------------------------------------------------
+    def _idle(self) -> None:
+        self._set_deadline(self.config.keep_alive or 0.001, 0)
+
+    def _set_deadline(self, delay: float, status: int) -> None:
+        self._deadline = self.loop.time() + delay
+        self._deadline_status = status
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        self._deadline = 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.closing or not self._deadline:
+            return
+        now = self.loop.time()
+        if self._deadline_status == 408 and self.pipeline and not self.pipeline[0].request_complete:
+            self._deadline = max(
+                self._deadline, self.last_body_read + self.config.client_body_timeout
+            )
+        if self.write_paused and now - self.write_paused_since >= CLIENT_SEND_TIMEOUT:
+            self._timeout(0)
+            return
+        if now < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._on_timer)
+            return
+        self._timeout(self._deadline_status)
+
+    def _timeout(self, status: int) -> None:
+        if status and not (self.pipeline and self.pipeline[0].response_started):
+            logger.info("client %s timed out: %d", self.peer.address, status)
+            self.stop_parsing = True
+            if self.pipeline:
+                self.server.cancel(self.pipeline[0])
+                self.pipeline.clear()
+            self._write_error(status)
+            return
+        if self.pipeline:
+            self.server.cancel(self.pipeline[0])
+        self.close()
+
+
+def _current_config(server: ProxyServer) -> GlobalConfig:
+    snapshot = server.holder.current
+    return snapshot.config if snapshot is not None else _DEFAULT_CONFIG

@@ -1,0 +1,333 @@
+"""The request head: validation of what the parser let through, and re-serialisation upstream.
+
+httptools (llhttp) rejects broken framing but accepts much that a front proxy must not
+(reliability.md §0, §2, §3.2): HTTP/0.9 with headers, several or no Host, a Host with `@`,
+absolute-form and asterisk-form targets, fragments, `Transfer-Encoding: gzip, chunked`, TE in
+HTTP/1.0, duplicate singleton headers, trailing white space in values. `check` turns each into
+the status nginx users expect. The upstream request is then rebuilt from parsed fields with our
+own framing (DESIGN.md invariant 7): the client's bytes never pass through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from functools import lru_cache
+
+from routing.globals import GlobalConfig
+from routing.paths import normalise_request_path, request_host
+
+# Removed before forwarding, whatever `Connection` says (RFC 9110 §7.6.1, httpoxy's `Proxy`).
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy",
+        b"expect",
+        b"content-length",
+        b"host",
+    }
+)
+# Set by the gateway; client values are dropped unless the peer is a trusted proxy.
+FORWARDED = frozenset(
+    {
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-real-ip",
+    }
+)
+# nginx's "unique" request headers: a second copy is a 400 (reliability.md §1.2).
+SINGLETONS = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"expect",
+        b"authorization",
+        b"proxy-authorization",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"if-match",
+        b"if-none-match",
+        b"if-range",
+        b"content-range",
+    }
+)
+# Nothing in the Connection header may nominate these away.
+_PROTECTED = frozenset({b"host", b"content-length", b"authorization", b"x-request-id"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_HOST_RE = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{1,5})?$")
+
+
+class RequestHead:
+    """One parsed request head and what the gateway derived from it."""
+
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "host",
+        "host_header",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "raw_path",
+        "request_id",
+        "target",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.host = ""
+        """Request host in matching form (lower case, no port)."""
+        self.host_header = b""
+        """The Host value to forward (as the client sent it, or the absolute-form authority)."""
+        self.raw_path = ""
+        """The request path as received (percent-escapes kept): what is forwarded."""
+        self.path = ""
+        """The normalised path routes are matched against."""
+        self.query = ""
+        self.content_length: int | None = None
+        self.chunked = False
+        self.expect_continue = False
+        self.request_id = ""
+
+    @property
+    def has_body(self) -> bool:
+        """Whether a body follows the head."""
+        return self.chunked or bool(self.content_length)
+
+
+def check(head: RequestHead, max_uri: int) -> int:
+    """Validate and complete `head`; 0 when it may be served, else the status to answer with."""
+    if head.version not in ("1.1", "1.0"):
+        return 400 if head.version == "0.9" else 505
+    if head.method in ("TRACE", "CONNECT"):
+        return 405
+    if len(head.target) > max_uri:
+        return 414
+    status = _check_headers(head)
+    if status:
+        return status
+    return _check_target(head)
+
+
+def _check_headers(head: RequestHead) -> int:
+    seen: set[bytes] = set()
+    kept: list[tuple[bytes, bytes]] = []
+    host: bytes | None = None
+    for name, raw_value in head.headers:
+        lower = name.lower()
+        value = raw_value.strip(b" \t")
+        if lower in SINGLETONS:
+            if lower in seen:
+                return 400
+            seen.add(lower)
+        if b"_" in name:
+            continue  # nginx drops names with underscores (underscores_in_headers off)
+        if lower == b"host":
+            host = value
+        elif lower == b"content-length":
+            if not value.isdigit():
+                return 400
+            head.content_length = int(value)
+        elif lower == b"transfer-encoding":
+            if head.version == "1.0":
+                return 400
+            if value.lower() != b"chunked":
+                return 501
+            head.chunked = True
+        elif lower == b"expect":
+            if value.lower() != b"100-continue":
+                return 417
+            head.expect_continue = True
+        elif lower == b"x-request-id" and value:
+            head.request_id = value.decode("latin-1")
+        kept.append((name, value))
+    head.headers = kept
+    if host is None:
+        if head.version == "1.1":
+            return 400
+        host = b""
+    elif not _HOST_RE.match(host):
+        return 400
+    head.host_header = host
+    head.host = request_host(host.decode("latin-1"))
+    if not head.request_id:
+        head.request_id = os.urandom(16).hex()
+    return 0
+
+
+def _check_target(head: RequestHead) -> int:
+    target = head.target
+    if target[:1] != b"/":
+        lower = target[:8].lower()
+        if not lower.startswith((b"http://", b"https://")):
+            return 400  # asterisk-form, authority-form or garbage
+        # Absolute-form: the authority wins over Host (RFC 9112 §3.2.2); forward origin-form.
+        rest = target.split(b"//", 1)[1]
+        authority, slash, origin_path = rest.partition(b"/")
+        if not authority or not _HOST_RE.match(authority) or b"@" in authority:
+            return 400
+        head.host_header = authority
+        head.host = request_host(authority.decode("latin-1"))
+        target = slash + origin_path if slash else b"/"
+        head.target = target
+    if b"#" in target:
+        return 400
+    text = target.decode("latin-1")
+    path, _, query = text.partition("?")
+    normalised = normalise_request_path(path)
+    if normalised is None:
+        return 400
+    head.raw_path, head.path, head.query = path, normalised, query
+    return 0
+
+
+@lru_cache(maxsize=64)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+def _in(address: str, cidrs: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(cidrs))
+
+
+class Peer:
+    """Where a connection comes from and arrived: fixed for the connection's life."""
+
+    __slots__ = ("address", "port", "scheme", "server_port")
+
+    def __init__(self, address: str, port: int, server_port: int, scheme: str = "http") -> None:
+        self.address = address
+        self.port = port
+        self.server_port = server_port
+        self.scheme = scheme
+
+
+def _header(head: RequestHead, name: bytes) -> bytes | None:
+    for key, value in head.headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> tuple[str, bool]:
+    """(client IP, whether the peer is a trusted proxy) — nginx's realip with recursion."""
+    if not config.use_forwarded_headers or not _in(peer.address, config.proxy_real_ip_cidr):
+        return peer.address, False
+    forwarded = _header(head, b"x-forwarded-for")
+    client = peer.address
+    if forwarded:
+        for item in reversed(forwarded.decode("latin-1").split(",")):
+            candidate = item.strip()
+            if not candidate:
+                continue
+            client = candidate
+            if not _in(candidate, config.proxy_real_ip_cidr):
+                break
+    return client, True
+
+
+def upstream_head(
+    head: RequestHead,
+    peer: Peer,
+    config: GlobalConfig,
+    path: str | None,
+) -> tuple[bytes, str]:
+    """The request head to send upstream and the client address (for logs).
+
+    `path` is the rewritten path when a rewrite applies (re-encoded here), else None.
+    """
+    client, trusted = client_address(head, peer, config)
+    nominated = _nominated(head)
+    out = [
+        f"{head.method} {_target(head, path)} HTTP/1.1\r\n".encode("latin-1"),
+        b"Host: " + head.host_header + b"\r\n",
+    ]
+    incoming: dict[bytes, bytes] = {}
+    for name, value in head.headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in nominated:
+            continue
+        if lower in FORWARDED:
+            incoming[lower] = value
+            continue
+        if lower == b"x-request-id":
+            continue
+        out.append(name + b": " + value + b"\r\n")
+    forwarded_for = client
+    if trusted and config.compute_full_forwarded_for and incoming.get(b"x-forwarded-for"):
+        forwarded_for = f"{incoming[b'x-forwarded-for'].decode('latin-1')}, {peer.address}"
+
+    def kept(name: bytes, default: str) -> str:
+        value = incoming.get(name) if trusted else None
+        return value.decode("latin-1") if value else default
+
+    out.append(
+        (
+            f"X-Request-ID: {head.request_id}\r\n"
+            f"X-Real-IP: {client}\r\n"
+            f"X-Forwarded-For: {forwarded_for}\r\n"
+            f"X-Forwarded-Host: {kept(b'x-forwarded-host', head.host_header.decode('latin-1'))}\r\n"
+            f"X-Forwarded-Port: {kept(b'x-forwarded-port', str(peer.server_port))}\r\n"
+            f"X-Forwarded-Proto: {kept(b'x-forwarded-proto', peer.scheme)}\r\n"
+        ).encode("latin-1")
+    )
+    if head.chunked:
+        out.append(b"Transfer-Encoding: chunked\r\n")
+    elif head.content_length is not None:
+        out.append(f"Content-Length: {head.content_length}\r\n".encode())
+    elif head.method in _BODY_METHODS:
+        out.append(b"Content-Length: 0\r\n")
+    out.append(b"\r\n")
+    return b"".join(out), client
+
+
+def _nominated(head: RequestHead) -> frozenset[bytes]:
+    value = _header(head, b"connection")
+    if not value:
+        return frozenset()
+    return frozenset(t.strip().lower() for t in value.split(b",")) - _PROTECTED
+
+
+_UNSAFE_PATH = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+
+
+def _target(head: RequestHead, path: str | None) -> str:
+    if path is None:
+        base = head.raw_path
+    else:
+        # A rewritten path is decoded text: escape what may not appear raw in a request target.
+        base = _UNSAFE_PATH.sub(
+            lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogateescape")),
+            path,
+        )
+    return f"{base}?{head.query}" if head.query else base

@@ -1,0 +1,59 @@
+"""Responses the gateway writes itself: canned errors, 100 Continue, status lines.
+
+Errors are small HTML pages, as nginx's, so users comparing the two see the same shape. Every
+error response says whether the connection stays open; early errors (before the request body
+was read) always close it (DESIGN.md invariant 9).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+SERVER_NAME = "ingress-gateway"
+
+
+def reason(status: int) -> str:
+    """The standard reason phrase, or "Unknown"."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+_BODIES: dict[int, bytes] = {}
+
+
+def _body(status: int) -> bytes:
+    body = _BODIES.get(status)
+    if body is None:
+        title = f"{status} {reason(status)}"
+        body = (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}"
+            f"</h1></center>\r\n<hr><center>{SERVER_NAME}</center>\r\n</body>\r\n</html>\r\n"
+        ).encode()
+        _BODIES[status] = body
+    return body
+
+
+def error_response(
+    status: int,
+    *,
+    close: bool,
+    request_id: str = "",
+    head_only: bool = False,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    """A complete error response; `head_only` for HEAD requests (length kept, no body)."""
+    body = _body(status)
+    lines = [
+        f"HTTP/1.1 {status} {reason(status)}",
+        "Content-Type: text/html",
+        f"Content-Length: {len(body)}",
+        "Connection: close" if close else "Connection: keep-alive",
+    ]
+    if request_id:
+        lines.append(f"X-Request-ID: {request_id}")
+    lines.extend(f"{name}: {value}" for name, value in extra)
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + body

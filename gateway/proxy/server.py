@@ -1,0 +1,139 @@
+"""Listeners, the registry of client connections, and graceful shutdown.
+
+`ProxyServer` owns what every connection shares: the snapshot holder, the upstream pool, the
+balancer and the observers (metrics, access log). Shutdown follows style-models.md: stop
+accepting, let idle connections close, tell busy ones to close after their response, wait up to
+a deadline, then cut what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gateway.proxy.balancer import RoundRobin
+from gateway.proxy.protocol import DownstreamProtocol
+from gateway.proxy.upstream import UpstreamPool
+from gateway.snapshot import SnapshotHolder
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Exchange
+
+logger = logging.getLogger(__name__)
+
+POOL_SWEEP_INTERVAL = 5.0
+"""Seconds between sweeps that close expired idle pod connections."""
+
+
+class ProxyServer:
+    """The data plane of one process."""
+
+    def __init__(
+        self,
+        holder: SnapshotHolder,
+        *,
+        observe: Callable[[Exchange], None] = lambda exchange: None,
+        early_error: Callable[[int], None] = lambda status: None,
+        connections_changed: Callable[[int], None] = lambda count: None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.holder = holder
+        self.pool = UpstreamPool(self.loop)
+        self.balancer = RoundRobin()
+        self.connections: set[DownstreamProtocol] = set()
+        self.tasks: dict[Exchange, asyncio.Task[None]] = {}
+        self.draining = False
+        self._observe = observe
+        self._early_error = early_error
+        self._connections_changed = connections_changed
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+        holder.on_swap(self.balancer.prune)
+
+    async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Accept plain HTTP on host:port; returns the bound port (useful with port 0)."""
+        server = await self.loop.create_server(
+            lambda: DownstreamProtocol(self),
+            host or None,
+            port,
+            reuse_port=reuse_port or None,
+            backlog=1024,
+        )
+        self._servers.append(server)
+        self._schedule_sweep()
+        return int(server.sockets[0].getsockname()[1])
+
+    # --- called by connections ---------------------------------------------------------------
+    def connection_opened(self, conn: DownstreamProtocol) -> None:
+        """Register a client connection."""
+        self.connections.add(conn)
+        self._connections_changed(1)
+
+    def connection_closed(self, conn: DownstreamProtocol) -> None:
+        """Forget a client connection."""
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self._connections_changed(-1)
+
+    def start(self, exchange: Exchange) -> None:
+        """Run an exchange as a task; it reports back through `exchange_finished`."""
+        task = self.loop.create_task(exchange.run())
+        self.tasks[exchange] = task
+        task.add_done_callback(lambda _: self.tasks.pop(exchange, None))
+
+    def cancel(self, exchange: Exchange) -> None:
+        """Abandon an exchange whose client went away."""
+        task = self.tasks.pop(exchange, None)
+        if task is not None:
+            task.cancel()
+
+    def observe(self, exchange: Exchange) -> None:
+        """Record a finished exchange (metrics, access log)."""
+        try:
+            self._observe(exchange)
+        except Exception:
+            logger.exception("recording a request failed")
+
+    def count_early_error(self, status: int) -> None:
+        """Record an answer given before any request could be formed (a malformed head)."""
+        self._early_error(status)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def _schedule_sweep(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(POOL_SWEEP_INTERVAL, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        snapshot = self.holder.current
+        max_age = snapshot.config.upstream_keepalive_timeout if snapshot is not None else 60.0
+        self.pool.expire(max_age)
+        if self._servers:
+            self._schedule_sweep()
+
+    def stop_accepting(self) -> None:
+        """Close the listening sockets; established connections carry on."""
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+
+    async def drain(self, timeout: float) -> None:
+        """Finish in-flight requests for at most `timeout` seconds, then close everything."""
+        self.draining = True
+        self.stop_accepting()
+        for conn in list(self.connections):
+            conn.shutdown()
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for task in list(self.tasks.values()):
+            task.cancel()
+        self.pool.close_all()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None

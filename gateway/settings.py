@@ -1,0 +1,72 @@
+"""Process settings of `gateway run`: validated once from flags and environment, then frozen."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from routing.classes import ClassSettings
+
+
+def host_port(raw: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[V6]:PORT` or `:PORT` (all addresses)."""
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def namespaced_name(raw: str) -> tuple[str, str]:
+    """`NAMESPACE/NAME`."""
+    namespace, sep, name = raw.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not NAMESPACE/NAME")
+    return namespace, name
+
+
+def positive_seconds(raw: str) -> float:
+    """A duration in seconds, zero or more."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is negative")
+    return value
+
+
+def workers(raw: str) -> int:
+    """A worker count, at least 1."""
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of workers (1 or more)")
+    return int(raw)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Everything `gateway run` was told."""
+
+    manifests: str | None = None
+    kubeconfig: str | None = None
+    listen: tuple[str, int] = ("0.0.0.0", 8080)
+    listen_tls: tuple[str, int] = ("0.0.0.0", 8443)
+    admin: tuple[str, int] = ("0.0.0.0", 10254)
+    classes: ClassSettings = field(default_factory=ClassSettings)
+    configmap: tuple[str, str] | None = None
+    watch_namespace: str = ""
+    workers: int = 1
+    publish_service: tuple[str, str] | None = None
+    publish_status_address: str = ""
+    shutdown_delay: float = 5.0
+    """Seconds to keep serving after SIGTERM, with readiness failing, so that load balancers
+    and kube-proxy stop sending new connections before the listener closes."""
+    shutdown_timeout: float = 240.0
+    """Seconds to let in-flight requests finish after the listener closed (ingress-nginx's
+    worker-shutdown-timeout)."""
+    log_level: str = "info"
