@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -38,12 +39,12 @@ logger = logging.getLogger("gateway")
 class Gateway:
     """One gateway process: holder, proxy, control plane and admin server."""
 
-    def __init__(self, settings: RunSettings) -> None:
+    def __init__(self, settings: RunSettings, access_stream: BinaryIO | None = None) -> None:
         self.settings = settings
         self.loop = asyncio.get_running_loop()
         self.holder = SnapshotHolder()
         self.metrics = Metrics()
-        self.access_log = AccessLog(sys.stdout.buffer, self.loop)
+        self.access_log = AccessLog(access_stream or sys.stdout.buffer, self.loop)
         self.proxy = ProxyServer(
             self.holder,
             observe=self._observe,

@@ -1,0 +1,185 @@
+"""What reaches the pod: a re-serialised request with our framing and forwarding headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.proxy.harness import exchange, get, manifests
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_request_is_reserialised_with_forwarding_headers(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    [resp] = await exchange(
+        gw.port,
+        get("App.Test:80", "/a/b?x=1&y=2", headers=[("User-Agent", "t/1"), ("Accept", "*/*")]),
+    )
+    assert resp.status == 200 and resp.body == b"/a/b?x=1&y=2"
+    [req] = up.requests
+    assert (req.method, req.target, req.version) == ("GET", "/a/b?x=1&y=2", "1.1")
+    assert req.header("Host") == "App.Test:80"
+    assert req.header("X-Forwarded-For") == "127.0.0.1"
+    assert req.header("X-Real-IP") == "127.0.0.1"
+    assert req.header("X-Forwarded-Proto") == "http"
+    assert req.header("X-Forwarded-Host") == "App.Test:80"
+    assert req.header("X-Forwarded-Port") == str(gw.port)
+    assert req.header("User-Agent") == "t/1"
+    request_id = req.header("X-Request-ID")
+    assert request_id and len(request_id) == 32
+    assert resp.header("X-Request-ID") == request_id
+    assert resp.header("X-Upstream") == "yes"
+
+
+async def test_client_request_id_is_kept(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    [resp] = await exchange(gw.port, get("app.test", headers=[("X-Request-ID", "abc-123")]))
+    assert up.requests[0].header("X-Request-ID") == "abc-123"
+    assert resp.header("X-Request-ID") == "abc-123"
+
+
+async def test_hop_by_hop_and_nominated_headers_are_removed(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    await exchange(
+        gw.port,
+        get(
+            "app.test",
+            headers=[
+                ("Connection", "keep-alive, X-Secret, Host"),
+                ("X-Secret", "s"),
+                ("Keep-Alive", "300"),
+                ("Proxy", "http://evil"),
+                ("TE", "trailers"),
+                ("Trailer", "X"),
+                ("Upgrade", "h2c"),
+                ("Proxy-Connection", "x"),
+                ("X-Kept", "1"),
+                ("X_Underscore", "dropped"),
+            ],
+        ),
+    )
+    names = up.requests[0].names()
+    for gone in (
+        "connection",
+        "x-secret",
+        "keep-alive",
+        "proxy",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+        "x_underscore",
+    ):
+        assert gone not in names
+    assert "x-kept" in names and names.count("host") == 1
+
+
+async def test_spoofed_forwarding_headers_are_replaced_by_default(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    await exchange(
+        gw.port,
+        get(
+            "app.test",
+            headers=[
+                ("X-Forwarded-For", "6.6.6.6"),
+                ("X-Real-IP", "6.6.6.6"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "evil.test"),
+                ("X-Forwarded-Port", "1"),
+            ],
+        ),
+    )
+    req = up.requests[0]
+    assert req.header("X-Forwarded-For") == "127.0.0.1"
+    assert req.header("X-Real-IP") == "127.0.0.1"
+    assert req.header("X-Forwarded-Proto") == "http"
+    assert req.header("X-Forwarded-Host") == "app.test"
+    assert req.header("X-Forwarded-Port") == str(gw.port)
+
+
+async def test_trusted_proxy_headers_are_kept(upstreams, gateway) -> None:
+    up = await upstreams()
+    config = {"use-forwarded-headers": "true", "proxy-real-ip-cidr": "127.0.0.0/8, 10.0.0.0/8"}
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])], configmap=config))
+    await exchange(
+        gw.port,
+        get(
+            "app.test",
+            headers=[
+                ("X-Forwarded-For", "203.0.113.9, 10.1.1.1"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "public.example"),
+                ("X-Forwarded-Port", "443"),
+            ],
+        ),
+    )
+    req = up.requests[0]
+    # The rightmost untrusted address is the client (nginx realip with recursion).
+    assert req.header("X-Real-IP") == "203.0.113.9"
+    assert req.header("X-Forwarded-For") == "203.0.113.9"
+    assert req.header("X-Forwarded-Proto") == "https"
+    assert req.header("X-Forwarded-Host") == "public.example"
+    assert req.header("X-Forwarded-Port") == "443"
+    assert gw.access_log()[-1]["remote_addr"] == "203.0.113.9"
+
+
+async def test_untrusted_peer_with_forwarded_headers_on_is_still_replaced(
+    upstreams, gateway
+) -> None:
+    up = await upstreams()
+    config = {"use-forwarded-headers": "true", "proxy-real-ip-cidr": "10.0.0.0/8"}
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])], configmap=config))
+    await exchange(gw.port, get("app.test", headers=[("X-Forwarded-For", "6.6.6.6")]))
+    assert up.requests[0].header("X-Forwarded-For") == "127.0.0.1"
+
+
+async def test_compute_full_forwarded_for_appends_the_peer(upstreams, gateway) -> None:
+    up = await upstreams()
+    config = {
+        "use-forwarded-headers": "true",
+        "proxy-real-ip-cidr": "127.0.0.1/32",
+        "compute-full-forwarded-for": "true",
+    }
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])], configmap=config))
+    await exchange(gw.port, get("app.test", headers=[("X-Forwarded-For", "198.51.100.7")]))
+    req = up.requests[0]
+    assert req.header("X-Forwarded-For") == "198.51.100.7, 127.0.0.1"
+    assert req.header("X-Real-IP") == "198.51.100.7"
+
+
+async def test_rewrite_target_changes_the_forwarded_path_and_keeps_the_query(
+    upstreams, gateway
+) -> None:
+    up = await upstreams()
+    document = manifests(
+        [("app.test", "/api(/|$)(.*)", "ImplementationSpecific", [up.port])],
+        annotations={"nginx.ingress.kubernetes.io/rewrite-target": "/$2"},
+    )
+    gw = await gateway(document)
+    [resp] = await exchange(gw.port, get("app.test", "/API/v1/caf%C3%A9 x?q=a%20b"))
+    assert resp.status == 400  # a raw space in the target is malformed
+    [resp] = await exchange(gw.port, get("app.test", "/API/v1/caf%C3%A9?q=a%20b"))
+    assert resp.status == 200
+    assert up.requests[-1].target == "/v1/caf%C3%A9?q=a%20b"
+
+
+async def test_original_path_is_forwarded_without_rewrite(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/files", "Prefix", [up.port])]))
+    await exchange(gw.port, get("app.test", "/files/a%2Fb//c"))
+    assert up.requests[0].target == "/files/a%2Fb//c"
+
+
+async def test_absolute_form_routes_by_its_authority(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("good.test", "/", "Prefix", [up.port])]))
+    [resp] = await exchange(
+        gw.port, b"GET http://good.test/x?y=1 HTTP/1.1\r\nHost: evil.test\r\n\r\n"
+    )
+    assert resp.status == 200
+    req = up.requests[0]
+    assert req.target == "/x?y=1" and req.header("Host") == "good.test"
