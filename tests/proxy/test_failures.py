@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Iterator
 
@@ -30,10 +31,8 @@ def blackhole() -> Iterator[int]:
     for _ in range(4):  # fill the backlog (its size is rounded up by the kernel)
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect(listener.getsockname())
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     yield int(listener.getsockname()[1])
     for s in [*fillers, listener]:
