@@ -161,7 +161,7 @@ class Exchange:
         tries = config.proxy_next_upstream_tries or len(self.endpoints)
         tried: set[Endpoint] = set()
         error: UpstreamError | None = None
-        while len(tried) < tries:
+        while len(tried) < tries and not self.response_started:
             endpoint = self.down.server.balancer.pick(self.route.backend, self.endpoints, tried)
             if endpoint is None:
                 break
@@ -174,7 +174,8 @@ class Exchange:
                 self._note_failure(endpoint, err)
                 if not self._may_retry(err):
                     break
-        self.respond_error(error.status if error is not None else 502)
+        if not self.response_started:
+            self.respond_error(error.status if error is not None else 502)
 
     def _may_retry(self, err: UpstreamError) -> bool:
         conditions = self.config.proxy_next_upstream
@@ -210,6 +211,9 @@ class Exchange:
                     raise
                 # The pod closed the idle connection as we reused it: once more, fresh.
         conn = await pool.connect(endpoint, config.proxy_connect_timeout)
+        if self.response_started:  # answered while connecting (a body over the limit)
+            conn.close()
+            return
         await self._exchange_on(conn, endpoint)
 
     async def _exchange_on(self, conn: UpstreamConnection, endpoint: Endpoint) -> None:
@@ -337,6 +341,7 @@ class Exchange:
             self.close_after = True  # the pod answered before the body ended: cannot resync
         keep = self.down.keeps_alive(self)
         if not keep:
+            self.close_after = True
             lines.append(b"Connection: close\r\n")
         elif self.head.version == "1.0":
             lines.append(b"Connection: keep-alive\r\n")
@@ -455,6 +460,7 @@ class Exchange:
         if self.early or not self.request_complete or status == 413:
             self.close_after = True
         keep = self.down.keeps_alive(self)
+        self.close_after = not keep
         self.response_started = True
         response = error_response(
             status,

@@ -44,6 +44,10 @@ MAX_HEADERS = 100
 """Header fields per request (431 beyond), as Envoy and Kestrel."""
 CLIENT_SEND_TIMEOUT = 60.0
 """A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
+LINGER_IDLE = 5.0
+"""Lingering close: give up when the client sends nothing for this long (nginx 5 s)…"""
+LINGER_TOTAL = 30.0
+"""…or after this long in all (nginx lingering_time)."""
 
 
 class _HeadError(Exception):
@@ -73,6 +77,8 @@ class DownstreamProtocol(asyncio.Protocol):
         self.write_paused = False
         self.write_paused_since = 0.0
         self.closing = False
+        self.lingering = False
+        self.linger_until = 0.0
         self.stop_parsing = False
         self.pending_error = 0
         # per request being parsed
@@ -108,6 +114,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self.pipeline.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self._deadline = min(self.loop.time() + LINGER_IDLE, self.linger_until)
+            return  # discarded: the client is still sending a body we answered without reading
         if self.closing or self.stop_parsing:
             return
         if self._in_head or not self.pipeline:
@@ -128,7 +137,7 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         # A half-closed client may still read what it asked for; close once it is answered.
-        if not self.pipeline:
+        if not self.pipeline or self.lingering:
             return False
         self.stop_parsing = True
         return True
@@ -217,7 +226,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.requests_served += 1
         self.server.observe(exchange)
         if exchange.close_after or not exchange.head.keep_alive or self.transport is None:
-            self.close()
+            self.close(linger=not exchange.request_complete or bool(exchange.early))
             return
         if self.pipeline:
             self._start(self.pipeline[0])
@@ -265,12 +274,31 @@ class DownstreamProtocol(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
 
-    def close(self) -> None:
-        """Close after what was written has been sent."""
+    def close(self, *, linger: bool = False) -> None:
+        """Close after what was written has been sent.
+
+        With `linger`, the client may still be sending a body we did not read: closing at once
+        would make the kernel answer its data with a reset that can destroy our response before
+        the client reads it. So, as nginx's lingering close: send our FIN, keep reading and
+        discarding until the client closes, goes quiet for `LINGER_IDLE` or `LINGER_TOTAL`
+        passes, then close.
+        """
+        transport = self.transport
+        if linger and transport is not None and not self.closing and transport.can_write_eof():
+            self.closing = self.lingering = True
+            self.linger_until = self.loop.time() + LINGER_TOTAL
+            transport.write_eof()
+            self.resume_reading()
+            self.read_paused = False
+            transport.resume_reading()
+            self._cancel_timer()
+            self._set_deadline(LINGER_IDLE, 0)
+            return
         self.closing = True
+        self.lingering = False
         self._cancel_timer()
-        if self.transport is not None:
-            self.transport.close()
+        if transport is not None:
+            transport.close()
 
     def shutdown(self) -> None:
         """Graceful shutdown: close now if idle, else after the response in flight."""
@@ -307,7 +335,7 @@ class DownstreamProtocol(asyncio.Protocol):
     def _write_error(self, status: int) -> None:
         self.server.count_early_error(status)
         self.write(error_response(status, close=True))
-        self.close()
+        self.close(linger=True)
 
     def _upgrade(self, data: bytes, offset: int) -> None:
         """CONNECT is refused; other Upgrade requests are served as plain HTTP for now."""
@@ -332,6 +360,11 @@ class DownstreamProtocol(asyncio.Protocol):
     def _set_deadline(self, delay: float, status: int) -> None:
         self._deadline = self.loop.time() + delay
         self._deadline_status = status
+        # A later deadline leaves the armed timer alone (it re-arms itself when it fires); an
+        # earlier one must not wait for it.
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()
+            self._timer = None
         if self._timer is None:
             self._timer = self.loop.call_at(self._deadline, self._on_timer)
 
@@ -343,6 +376,14 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self._timer = None
+        if self.lingering:
+            if self.loop.time() >= self._deadline:
+                self.lingering = False
+                if self.transport is not None:
+                    self.transport.close()
+            else:
+                self._timer = self.loop.call_at(self._deadline, self._on_timer)
+            return
         if self.closing or not self._deadline:
             return
         now = self.loop.time()

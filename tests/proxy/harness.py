@@ -289,6 +289,8 @@ class Response:
     body: bytes
     raw: bytes
     closed: bool
+    complete: bool = True
+    """False when the connection closed before the framing said the response ended."""
 
     def header(self, name: str) -> str | None:
         values = [v for k, v in self.headers if k.lower() == name.lower()]
@@ -321,6 +323,7 @@ class _ResponseParser:
     def on_message_complete(self) -> None:
         if not self.head_request:
             self.responses.append((self.parser.get_status_code(), self._headers, self._body))
+        self.headers_done = False
 
 
 async def exchange(
@@ -347,9 +350,12 @@ async def exchange(
                         closed = await reader.read(1) == b""
     finally:
         writer.close()
-    return [Response(s, h, b, received, closed) for s, h, b in parser.responses] or [
-        Response(0, [], b"", received, closed)
-    ]
+    out = [Response(s, h, b, received, closed) for s, h, b in parser.responses]
+    if closed and parser.headers_done and len(out) < responses:
+        # Ended by EOF: complete for a close-delimited body, cut short for any other.
+        status = parser.parser.get_status_code()
+        out.append(Response(status, parser._headers, parser._body, received, True, False))
+    return out or [Response(0, [], b"", received, closed, False)]
 
 
 def get(

@@ -183,8 +183,8 @@ async def test_truncated_response_closes_the_client_connection(upstreams, gatewa
     up = await upstreams(truncated)
     gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
     [resp] = await exchange(gw.port, get("app.test"))
-    assert resp.status == 0  # the client never got a complete response…
-    assert resp.closed and b"only-part" in resp.raw  # …and saw the connection close
+    assert resp.status == 200 and resp.header("Content-Length") == "100"
+    assert resp.body == b"only-part" and resp.closed and not resp.complete
 
 
 async def test_upstream_status_is_passed_through(upstreams, gateway) -> None:

@@ -1,0 +1,121 @@
+"""Keep-alive, upstream connection reuse, pipelining, HTTP/1.0 and per-connection limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.proxy.harness import Recorded, exchange, get, manifests, response
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_client_keep_alive_serves_several_requests_on_one_connection(
+    upstreams, gateway
+) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    for i in range(3):
+        writer.write(get("app.test", f"/r{i}"))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" not in head
+        assert await reader.readexactly(3) == f"/r{i}".encode()
+    writer.close()
+
+
+async def test_upstream_connections_are_reused(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    for _ in range(5):
+        [resp] = await exchange(gw.port, get("app.test"))
+        assert resp.status == 200
+    assert up.connections == 1
+    assert len(up.requests) == 5
+
+
+async def test_pipelined_requests_are_answered_in_order(upstreams, gateway) -> None:
+    async def slow_first(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.3 if request.target == "/1" else 0)
+        writer.write(response(200, request.target.encode()))
+
+    up = await upstreams(slow_first)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    raw = b"".join(get("app.test", f"/{i}") for i in range(1, 4))
+    responses = await exchange(gw.port, raw, responses=3)
+    assert [r.body for r in responses] == [b"/1", b"/2", b"/3"]
+
+
+async def test_stale_pooled_connection_is_retried_transparently(upstreams, gateway) -> None:
+    async def close_after_response(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        writer.write(response(200, b"ok"))  # says keep-alive, then closes while idle
+        await writer.drain()
+        asyncio.get_running_loop().call_later(0.05, writer.transport.abort)
+
+    up = await upstreams(close_after_response)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    for _ in range(3):
+        [resp] = await exchange(gw.port, get("app.test"))
+        assert resp.status == 200
+        await asyncio.sleep(0.1)
+    assert up.connections == 3
+
+
+async def test_keep_alive_requests_limit_closes_the_connection(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(
+        manifests([("app.test", "/", "Prefix", [up.port])], configmap={"keep-alive-requests": "2"})
+    )
+    responses = await exchange(gw.port, get("app.test") * 3, responses=3)
+    assert [r.status for r in responses] == [200, 200]
+    assert responses[-1].header("Connection") == "close" and responses[-1].closed
+
+
+async def test_connection_close_from_client_is_honoured(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    raw = get("app.test", headers=[("Connection", "close")]) + get("app.test", "/ignored")
+    responses = await exchange(gw.port, raw, responses=2)
+    assert len(responses) == 1 and responses[0].closed
+    assert [r.target for r in up.requests] == ["/"]
+
+
+async def test_http10_closes_unless_keep_alive_is_asked(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    [resp] = await exchange(gw.port, get("app.test", version="1.0"))
+    assert resp.status == 200 and resp.closed
+    raw = get("app.test", version="1.0", headers=[("Connection", "keep-alive")]) * 2
+    responses = await exchange(gw.port, raw, responses=2)
+    assert [r.status for r in responses] == [200, 200]
+    assert responses[0].header("Connection") == "keep-alive"
+
+
+async def test_idle_keep_alive_connection_is_closed(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(
+        manifests([("app.test", "/", "Prefix", [up.port])], configmap={"keep-alive": "1"})
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(get("app.test"))
+    await reader.readuntil(b"\r\n\r\n")
+    async with asyncio.timeout(3):
+        rest = await reader.read()  # returns at EOF: the gateway closed the idle connection
+    assert rest == b"/"
+    writer.close()
+
+
+async def test_slow_header_gets_408(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(
+        manifests(
+            [("app.test", "/", "Prefix", [up.port])], configmap={"client-header-timeout": "1"}
+        )
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: app.test\r\n")  # never finishes the head
+    async with asyncio.timeout(3):
+        answer = await reader.read()
+    assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
+    writer.close()
