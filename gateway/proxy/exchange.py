@@ -123,6 +123,7 @@ class Exchange:
                 await self._forward()
         except asyncio.CancelledError:
             self._drop_upstream()
+            self.close_after = True
             raise
         except Exception:
             logger.exception("request %s failed unexpectedly", self.head.request_id)

@@ -87,6 +87,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self._in_head = False
         self._head_bytes = 0
         self._tail = b""
+        self._line_done = False
         # timeouts
         self._deadline = 0.0
         self._deadline_status = 0
@@ -177,6 +178,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self._in_head = False
         self._head_bytes = 0
         self._tail = b""
+        self._line_done = False
         parser = self.parser
         head = RequestHead(
             parser.get_method().decode("ascii", "replace"),
@@ -313,19 +315,29 @@ class DownstreamProtocol(asyncio.Protocol):
         if received <= limit:
             self._head_bytes = received
             self._tail = data[-3:]
+            self._line_done = self._line_done or b"\n" in data
             return 0
         # Does the head end within the limit? Look across the previous chunk's tail too.
         window = self._tail + data[: limit - self._head_bytes]
         if b"\r\n\r\n" in window:
             self._head_bytes = 0
             return 0
-        if b"\n" not in window:
+        if not (self._line_done or b"\n" in window):
             return 414  # the request line alone is longer than the whole head may be
         return 431
 
     def _fail(self, status: int) -> None:
         """A request that cannot be parsed: answer `status` in turn, then close."""
         self.stop_parsing = True
+        broken = self.pipeline[-1] if self.pipeline else None
+        if broken is not None and not broken.request_complete:
+            # The error is in the body of a request already being forwarded: abandon it (the
+            # pod's connection is dropped) and answer for it, unless its response has begun.
+            self.pipeline.pop()
+            self.server.cancel(broken)
+            if broken.response_started:
+                self.close()
+                return
         if self.pipeline:
             self.pending_error = status
             self.pause_reading()
