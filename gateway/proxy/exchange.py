@@ -116,6 +116,8 @@ class Exchange:
     async def run(self) -> None:
         """Serve the request; always ends by handing the connection back to the protocol."""
         try:
+            if self.response_started:
+                return  # answered before the task ran (a body over the limit in the first read)
             status = self.early or self._route_request()
             if status:
                 self.respond_error(status)
@@ -456,7 +458,12 @@ class Exchange:
 
     # --- answers the gateway writes itself ---------------------------------------------------
     def respond_error(self, status: int) -> None:
-        """Write a canned error; early errors and unread bodies close the connection."""
+        """Write a canned error; early errors and unread bodies close the connection.
+
+        An exchange answers once: a second call (e.g. a 413 found twice) does nothing.
+        """
+        if self.response_started:
+            return
         self.status = status
         if self.early or not self.request_complete or status == 413:
             self.close_after = True
