@@ -102,6 +102,7 @@ class Gateway:
     async def stop(self) -> None:
         """Graceful shutdown, in the order the module docstring gives."""
         self.draining = True
+        self.proxy.draining = True  # from now on every response says Connection: close
         logger.info(
             "shutting down: readiness off, serving for %.1fs more", self.settings.shutdown_delay
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.proxy.harness import GatewayUnderTest, Handler, Upstream, ok
+from tests.proxy.process import GatewayProcess
 
 
 @pytest.fixture
@@ -37,3 +38,17 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Gatew
     yield start
     for gw in started:
         await gw.stop()
+
+
+@pytest.fixture
+def gateway_process(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    started: list[GatewayProcess] = []
+
+    def start(document: dict[str, Any], *extra: str) -> GatewayProcess:
+        proc = GatewayProcess(tmp_path / f"proc{len(started)}", document, *extra)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -62,7 +62,8 @@ async def ok(request: Recorded, writer: asyncio.StreamWriter) -> None:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, keep_body: bool = True) -> None:
+        self.keep_body = keep_body
         self.parser = httptools.HttpRequestParser(self)
         self.done: list[tuple[str, str, str, list[tuple[str, str]], bytes]] = []
         self._url = b""
@@ -79,7 +80,8 @@ class _Parser:
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_body(self, body: bytes) -> None:
-        self._body += body
+        if self.keep_body:
+            self._body += body
 
     def on_message_complete(self) -> None:
         self.done.append(
@@ -122,7 +124,7 @@ class Upstream:
         self.connections += 1
         connection = self.connections
         self._writers.add(writer)
-        parser = _Parser()
+        parser = _Parser(self.keep_body)
         try:
             while True:
                 data = await reader.read(65536)
