@@ -10,7 +10,6 @@ from gateway.flags import add_class_flags, add_flag
 from gateway.offline import run_check, run_routes
 from gateway.settings import (
     RunSettings,
-    available_cpus,
     host_port,
     namespaced_name,
     positive_seconds,
@@ -96,7 +95,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         default=1,
         kind=workers,
         metavar="N",
-        help=f"worker processes (this machine has {available_cpus()} CPUs; only 1 so far)",
+        help="worker processes (only 1 so far; multi-worker is planned)",
     )
     add_flag(
         parser,

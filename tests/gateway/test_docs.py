@@ -1,0 +1,24 @@
+"""`docs/configuration.md` is generated from the flags and the ConfigMap table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.docs import render
+from routing.globals import SETTINGS
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_configuration_doc_is_current() -> None:
+    assert DOC.read_text(encoding="utf-8") == render(), (
+        "docs/configuration.md is stale: run `python -m gateway.docs > docs/configuration.md`"
+    )
+
+
+def test_every_configmap_key_and_run_flag_is_documented() -> None:
+    text = render()
+    for setting in SETTINGS:
+        assert f"`{setting.key}`" in text
+    for flag in ("--manifests", "--listen", "--admin", "--configmap", "--shutdown-delay"):
+        assert f"`{flag}`" in text
