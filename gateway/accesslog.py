@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_DELAY = 0.2
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
+
+
+def _text(value: str) -> str:
+    """A JSON string: quoted as is when nothing needs escaping (the common case), else dumps."""
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value)
 
 
 class AccessLog:
@@ -27,6 +36,8 @@ class AccessLog:
         self._lines: list[bytes] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._second = -1
+        self._second_text = ""
 
     def write(self, exchange: Exchange) -> None:
         """Log one finished request, unless the live settings turn the log off."""
@@ -34,26 +45,31 @@ class AccessLog:
             return
         head = exchange.head
         route = exchange.route
-        now = self._loop.time()
-        record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            + f".{int(time.time() % 1 * 1000):03d}Z",
-            "remote_addr": exchange.client_ip,
-            "method": head.method,
-            "host": head.host,
-            "path": head.raw_path or head.target.decode("latin-1"),
-            "status": exchange.status,
-            "bytes_sent": exchange.bytes_sent,
-            "request_time": round(now - exchange.started, 6),
-            "upstream_addr": exchange.upstream_addr,
-            "upstream_status": exchange.upstream_status,
-            "upstream_response_time": round(exchange.upstream_time, 6),
-            "request_id": head.request_id,
-            "namespace": route.namespace if route else "",
-            "ingress": route.ingress if route else "",
-            "service": route.service if route else "",
-        }
-        self.write_line(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        namespace, ingress, service = (
+            (route.namespace, route.ingress, route.service) if route else ("", "", "")
+        )
+        path = head.raw_path or head.target.decode("latin-1")
+        line = (
+            f'{{"time":"{self._timestamp()}","remote_addr":{_text(exchange.client_ip)},'
+            f'"method":{_text(head.method)},"host":{_text(head.host)},"path":{_text(path)},'
+            f'"status":{exchange.status},"bytes_sent":{exchange.bytes_sent},'
+            f'"request_time":{self._loop.time() - exchange.started:.6f},'
+            f'"upstream_addr":{_text(exchange.upstream_addr)},'
+            f'"upstream_status":{_text(exchange.upstream_status)},'
+            f'"upstream_response_time":{exchange.upstream_time:.6f},'
+            f'"request_id":{_text(head.request_id)},"namespace":{_text(namespace)},'
+            f'"ingress":{_text(ingress)},"service":{_text(service)}}}\n'
+        )
+        self.write_line(line.encode("utf-8", "surrogateescape"))
+
+    def _timestamp(self) -> str:
+        """ISO 8601 UTC with milliseconds; the seconds part is formatted once per second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1000):03d}Z"
 
     def write_line(self, line: bytes) -> None:
         """Queue one complete line."""

@@ -76,6 +76,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.read_paused = False
         self.write_paused = False
         self.write_paused_since = 0.0
+        self._corked: list[bytes] | None = None
         self.closing = False
         self.lingering = False
         self.linger_until = 0.0
@@ -257,10 +258,25 @@ class DownstreamProtocol(asyncio.Protocol):
 
     # --- writing and flow control ------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        """Send bytes to the client unless the connection is gone."""
+        """Send bytes to the client unless the connection is gone (held while corked)."""
+        if self._corked is not None:
+            self._corked.append(data)
+            return
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    def cork(self) -> None:
+        """Hold writes until `uncork`: a response head and body from one upstream read then
+        leave in one send instead of two (measured: a quarter of the loop's time was sends)."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        """Send what was held, in one write."""
+        held, self._corked = self._corked, None
+        if held:
+            self.write(held[0] if len(held) == 1 else b"".join(held))
 
     def pause_reading(self) -> None:
         """Stop reading from the client (idempotent)."""

@@ -55,11 +55,15 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         self.last_read = exchange.loop.time()
+        down = exchange.down
+        down.cork()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             exchange.upstream_failed(InvalidResponse("malformed response"))
             self.close()
+        finally:
+            down.uncork()
 
     def eof_received(self) -> bool:
         exchange = self.exchange

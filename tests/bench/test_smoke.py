@@ -20,3 +20,17 @@ def test_micro_benchmarks_run_quickly() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "match cost ratio" in result.stdout
+
+
+def test_load_benchmark_runs_against_nginx() -> None:
+    """The load harness starts nginx (upstream and proxy) and the gateway and drives them."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.load.run", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| 2B | gateway |" in result.stdout and "x nginx's" in result.stdout

@@ -1,0 +1,309 @@
+"""Load benchmark: the gateway against nginx on this machine, in the same run (issue #3).
+
+    python -m bench.load.run             # 3 interleaved rounds of 10 s per target and body
+    python -m bench.load.run --quick     # 1 round of 2 s: a smoke run
+
+Targets, all behind one fast upstream (nginx `return 200` with a 2-byte and a 1 KiB body):
+* `direct`: wrk straight to the upstream (the ceiling);
+* `nginx`: nginx as a reverse proxy, one process, upstream keep-alive, access log to a file;
+* `gateway`: `gateway run`, one process, a Prefix route, metrics on, access log to a file.
+
+The proxy under test runs on CPU 0; wrk and the upstream share CPU 1. For each run: requests/s
+and p50/p99 latency from wrk, the proxy's CPU time per request (user+system from
+/proc/PID/stat, divided by the requests wrk completed) and its RSS. Reported as medians of the
+interleaved rounds. Not a test: figures are recorded in bench/RESULTS.md with the commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+BODIES = {"2B": "ok", "1KiB": "x" * 1024}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def nginx_conf(folder: Path, body: str) -> str:
+    temp = "\n".join(
+        f"{k}_temp_path {folder}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""daemon off; master_process off; worker_processes 1;
+pid {folder}/nginx.pid; error_log {folder}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{ {temp}
+{body}
+}}"""
+
+
+def start_upstream(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    locations = "\n".join(
+        f'location = /{name} {{ return 200 "{text}"; }}' for name, text in BODIES.items()
+    )
+    conf = folder / "upstream.conf"
+    conf.write_text(
+        nginx_conf(
+            folder / "up",
+            f"access_log off; keepalive_requests 1000000;\n"
+            f"server {{ listen 127.0.0.1:{port}; {locations} }}",
+        )
+    )
+    (folder / "up").mkdir()
+    return subprocess.Popen(
+        ["taskset", "-c", "1", NGINX, "-c", str(conf), "-p", str(folder / "up")],
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_nginx_proxy(folder: Path, port: int, upstream: int) -> subprocess.Popen[bytes]:
+    conf = folder / "proxy.conf"
+    (folder / "px").mkdir()
+    conf.write_text(
+        nginx_conf(
+            folder / "px",
+            f"""
+access_log {folder}/px/access.log; keepalive_requests 1000000;
+upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+server {{ listen 127.0.0.1:{port};
+  location / {{ proxy_pass http://backend; proxy_http_version 1.1;
+    proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; }} }}""",
+        )
+    )
+    return subprocess.Popen(
+        ["taskset", "-c", "0", NGINX, "-c", str(conf), "-p", str(folder / "px")],
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_gateway(folder: Path, port: int, admin: int, upstream: int) -> subprocess.Popen[bytes]:
+    manifests = folder / "manifests"
+    manifests.mkdir()
+    backend = {"service": {"name": "up", "port": {"number": 80}}}
+    document = {
+        "kind": "List",
+        "items": [
+            {
+                "kind": "Ingress",
+                "metadata": {"name": "bench"},
+                "spec": {
+                    "ingressClassName": "gateway",
+                    "rules": [
+                        {
+                            "host": "bench.test",
+                            "http": {
+                                "paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]
+                            },
+                        }
+                    ],
+                },
+            },
+            {"kind": "Service", "metadata": {"name": "up"}, "spec": {"ports": [{"port": 80}]}},
+            {
+                "kind": "EndpointSlice",
+                "metadata": {"name": "up-1", "labels": {"kubernetes.io/service-name": "up"}},
+                "ports": [{"port": upstream}],
+                "endpoints": [{"addresses": ["127.0.0.1"]}],
+            },
+            {
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg"},
+                "data": {"keep-alive-requests": "1000000"},
+            },
+        ],
+    }
+    (manifests / "bench.json").write_text(json.dumps(document))
+    log = (folder / "gateway-access.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            "0",
+            GATEWAY,
+            "run",
+            "--manifests",
+            str(manifests),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--admin",
+            f"127.0.0.1:{admin}",
+            "--configmap",
+            "default/cfg",
+            "--log-level",
+            "warning",
+            "--shutdown-delay",
+            "0",
+        ],
+        stdout=log,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.1)
+    return proc
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    rss_mib: float
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency(text: str, percent: str) -> float:
+    match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def run_wrk(port: int, path: str, seconds: int, connections: int, pid: int | None) -> Sample:
+    before = cpu_seconds(pid) if pid else 0.0
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            "Host: bench.test",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    used = cpu_seconds(pid) - before if pid else 0.0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
+    if errors:
+        raise RuntimeError(f"wrk saw errors on port {port}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return Sample(
+        rps,
+        _latency(out, "50"),
+        _latency(out, "99"),
+        used / requests * 1e6 if pid else 0.0,
+        rss_mib(pid) if pid else 0.0,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s (smoke)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
+    folder = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    ports = {name: free_port() for name in ("upstream", "nginx", "gateway", "admin")}
+    procs = [start_upstream(folder, ports["upstream"])]
+    try:
+        procs.append(start_nginx_proxy(folder, ports["nginx"], ports["upstream"]))
+        procs.append(start_gateway(folder, ports["gateway"], ports["admin"], ports["upstream"]))
+        for name in ("upstream", "nginx", "gateway"):
+            wait_port(ports[name])
+        targets = {
+            "direct": (ports["upstream"], None),
+            "nginx": (ports["nginx"], procs[1].pid),
+            "gateway": (ports["gateway"], procs[2].pid),
+        }
+        for port, _ in targets.values():  # warm up: connections, pools, caches
+            run_wrk(port, "/2B", 1, args.connections, None)
+        samples: dict[tuple[str, str], list[Sample]] = {}
+        for _ in range(rounds):
+            for body in BODIES:
+                for name, (port, pid) in targets.items():
+                    samples.setdefault((name, body), []).append(
+                        run_wrk(port, f"/{body}", seconds, args.connections, pid)
+                    )
+        report(samples, rounds, seconds, args.connections)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def report(
+    samples: dict[tuple[str, str], list[Sample]], rounds: int, seconds: int, connections: int
+) -> None:
+    print(f"{rounds} interleaved round(s) of {seconds} s, wrk -t1 -c{connections}; medians")
+    print("| body | target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (name, body), runs in samples.items():
+        med = {
+            f: statistics.median(getattr(s, f) for s in runs) for f in Sample.__dataclass_fields__
+        }
+        cpu = f"{med['cpu_us']:.1f}" if name != "direct" else "—"
+        rss = f"{med['rss_mib']:.1f}" if name != "direct" else "—"
+        latency = f"{med['p50_ms']:.2f} | {med['p99_ms']:.2f}"
+        print(f"| {body} | {name} | {med['rps']:,.0f} | {latency} | {cpu} | {rss} |")
+    for body in BODIES:
+        gateway = statistics.median(s.cpu_us for s in samples[("gateway", body)])
+        nginx = statistics.median(s.cpu_us for s in samples[("nginx", body)])
+        print(f"{body}: gateway CPU per request = {gateway / nginx:.2f}x nginx's")
+
+
+if __name__ == "__main__":
+    main()
