@@ -102,6 +102,9 @@ class Exchange:
         self.upstream_time = 0.0
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.active = False
+        """True once this exchange runs (pipelined ones wait their turn, even to answer)."""
+        self._rejected = 0
         self._got_response_byte = False
         # response
         self.status = 0
@@ -115,10 +118,11 @@ class Exchange:
     # --- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         """Serve the request; always ends by handing the connection back to the protocol."""
+        self.active = True
         try:
             if self.response_started:
                 return  # answered before the task ran (a body over the limit in the first read)
-            status = self.early or self._route_request()
+            status = self.early or self._rejected or self._route_request()
             if status:
                 self.respond_error(status)
             else:
@@ -277,6 +281,9 @@ class Exchange:
         self.request_complete = True
         self.close_after = True
         if self.response_started:
+            return
+        if not self.active:
+            self._rejected = 413  # queued behind another request: answer in turn
             return
         self._drop_upstream()
         if self._waiter is not None and not self._waiter.done():

@@ -301,6 +301,7 @@ class DownstreamProtocol(asyncio.Protocol):
         discarding until the client closes, goes quiet for `LINGER_IDLE` or `LINGER_TOTAL`
         passes, then close.
         """
+        self.uncork()  # what an upstream read produced goes out before the close
         transport = self.transport
         if linger and transport is not None and not self.closing and transport.can_write_eof():
             self.closing = self.lingering = True

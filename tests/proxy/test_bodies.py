@@ -153,3 +153,22 @@ async def test_head_and_bodiless_statuses_keep_the_connection_usable(upstreams, 
     responses = await exchange(gw.port, raw, responses=3)
     assert [r.status for r in responses] == [204, 304, 200]
     assert responses[2].body == b"after"
+
+
+async def test_queued_request_over_the_limit_is_answered_in_turn(upstreams, gateway) -> None:
+    async def slow(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.3)
+        writer.write(response(200, b"first"))
+
+    up = await upstreams(slow)
+    gw = await gateway(
+        manifests([("app.test", "/", "Prefix", [up.port])], configmap={"proxy-body-size": "1k"})
+    )
+    second = (
+        b"POST /big HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunked(b"x" * 800, b"y" * 800)
+    )
+    responses = await exchange(gw.port, get("app.test", "/first") + second, responses=2)
+    assert [r.status for r in responses] == [200, 413]
+    assert responses[0].body == b"first"
+    assert [r.target for r in up.requests] == ["/first"]
