@@ -8,13 +8,12 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.gateway.test_cli import GATEWAY, run
-from tests.proxy.process import free_port, http_get
+from tests.proxy.process import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,15 +99,7 @@ def test_run_reads_its_flags_from_the_environment(tmp_path: Path) -> None:
         [GATEWAY, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if http_get(f"http://127.0.0.1:{admin}/readyz", 0.5)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        status, _ = http_get(f"http://127.0.0.1:{admin}/readyz")
-        assert status == 200
+        wait_ready(f"http://127.0.0.1:{admin}")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
@@ -129,13 +120,7 @@ def test_demo_answers_the_readme_curl_commands() -> None:
         [GATEWAY, "demo"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if http_get("http://127.0.0.1:10254/readyz", 0.5)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
+        wait_ready("http://127.0.0.1:10254")
         commands = _readme_curl_commands()
         assert len(commands) >= 6
         seen = []

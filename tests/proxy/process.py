@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,26 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
             return reply.status, reply.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+
+
+def wait_ready(
+    admin: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 20.0,
+    what: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll `admin`/readyz until it answers 200; fail early if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"gateway exited: {what()}")
+        try:
+            if http_get(f"{admin}/readyz", 0.5)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"gateway not ready: {what()}")
 
 
 class GatewayProcess:
@@ -69,17 +90,7 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.stderr_path.read_text()}")
-            try:
-                if http_get(self.url("/readyz"), 0.5)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"gateway not ready: {self.stderr_path.read_text()}")
+        wait_ready(self.url(""), self.proc, timeout, self.stderr_path.read_text)
 
     async def await_ready(self) -> None:
         await asyncio.to_thread(self.wait_ready)
