@@ -32,6 +32,7 @@ from gateway.proxy.server import ProxyServer
 from gateway.settings import RunSettings
 from gateway.snapshot import SnapshotHolder
 from routing.compile import CompileSettings
+from routing.globals import GlobalConfig
 
 logger = logging.getLogger("gateway")
 
@@ -48,7 +49,7 @@ class Gateway:
         self.proxy = ProxyServer(
             self.holder,
             observe=self._observe,
-            early_error=self.metrics.early_error,
+            early_error=self._early_error,
             connections_changed=self.metrics.connection_change,
         )
         self.metrics.watch_pool(self.proxy.pool)
@@ -70,6 +71,15 @@ class Gateway:
     def ready(self) -> bool:
         """Ready once a snapshot is live, and until shutdown starts."""
         return self.holder.current is not None and not self.draining
+
+    def _early_error(self, status: int, client: str) -> None:
+        self.metrics.early_error(status)
+        if not self._config().disable_access_log:
+            self.access_log.write_early(status, client)
+
+    def _config(self) -> GlobalConfig:
+        snapshot = self.holder.current
+        return snapshot.config if snapshot is not None else GlobalConfig()
 
     def _observe(self, exchange: Exchange) -> None:
         self.metrics.observe(exchange)

@@ -362,7 +362,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self._write_error(status)
 
     def _write_error(self, status: int) -> None:
-        self.server.count_early_error(status)
+        self.server.count_early_error(status, self.peer.address)
         self.write(error_response(status, close=True))
         self.close(linger=True)
 

@@ -35,7 +35,7 @@ class ProxyServer:
         holder: SnapshotHolder,
         *,
         observe: Callable[[Exchange], None] = lambda exchange: None,
-        early_error: Callable[[int], None] = lambda status: None,
+        early_error: Callable[[int, str], None] = lambda status, client: None,
         connections_changed: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -96,9 +96,9 @@ class ProxyServer:
         except Exception:
             logger.exception("recording a request failed")
 
-    def count_early_error(self, status: int) -> None:
+    def count_early_error(self, status: int, client: str) -> None:
         """Record an answer given before any request could be formed (a malformed head)."""
-        self._early_error(status)
+        self._early_error(status, client)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def _schedule_sweep(self) -> None:

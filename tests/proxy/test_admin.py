@@ -184,3 +184,28 @@ async def test_access_log_can_be_switched_off(upstreams, gateway) -> None:
     )
     await exchange(gw.port, get("app.test"))
     assert gw.access_log() == []
+
+
+async def test_access_log_escapes_client_controlled_values(upstreams, gateway) -> None:
+    up = await upstreams()
+    config = {"use-forwarded-headers": "true", "proxy-real-ip-cidr": "127.0.0.1/32"}
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])], configmap=config))
+    await exchange(
+        gw.port,
+        get(
+            "app.test",
+            '/q"uote\\',
+            headers=[("X-Request-ID", 'id"\\'), ("X-Forwarded-For", '"evil\\')],
+        ),
+    )
+    [line] = gw.access_log()  # parses as JSON
+    assert line["path"] == '/q"uote\\' and line["request_id"] == 'id"\\'
+    assert line["remote_addr"] == '"evil\\'
+
+
+async def test_malformed_requests_are_logged_too(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    await exchange(gw.port, b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n")
+    [line] = gw.access_log()
+    assert (line["status"], line["remote_addr"], line["method"]) == (400, "127.0.0.1", "")
