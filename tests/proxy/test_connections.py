@@ -119,3 +119,38 @@ async def test_slow_header_gets_408(upstreams, gateway) -> None:
         answer = await reader.read()
     assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
     writer.close()
+
+
+async def test_round_robin_spreads_requests_evenly(upstreams, gateway) -> None:
+    pods = [await upstreams() for _ in range(3)]
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [p.port for p in pods])]))
+    for _ in range(30):
+        [resp] = await exchange(gw.port, get("app.test"))
+        assert resp.status == 200
+    assert [len(p.requests) for p in pods] == [10, 10, 10]
+
+
+async def test_upstream_keepalive_off_opens_a_connection_per_request(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(
+        manifests(
+            [("app.test", "/", "Prefix", [up.port])],
+            configmap={"upstream-keepalive-connections": "0"},
+        )
+    )
+    for _ in range(3):
+        await exchange(gw.port, get("app.test"))
+    assert up.connections == 3
+
+
+async def test_stalled_request_body_gets_408(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(
+        manifests([("app.test", "/", "Prefix", [up.port])], configmap={"client-body-timeout": "1"})
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 10\r\n\r\nabc")
+    async with asyncio.timeout(5):
+        answer = await reader.read()
+    assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
+    writer.close()
