@@ -85,6 +85,20 @@ class Store:
             changed |= self.delete(key)
         return changed
 
+    def replace_kind(
+        self, kind: str, objects: Iterable[tuple[ObjectKey, View | None, tuple[Problem, ...]]]
+    ) -> bool:
+        """Make the store hold exactly `objects` of `kind` (after a list from the API server)."""
+        changed = False
+        present: set[ObjectKey] = set()
+        for key, view, problems in objects:
+            present.add(key)
+            changed |= self.apply(key, view, problems)
+        for key in {*self._views, *self._problems} - present:
+            if key[0] == kind:
+                changed |= self.delete(key)
+        return changed
+
     def state(self) -> ClusterState:
         """The immutable input of the next compile (cached until something changes)."""
         if self._state is None:
