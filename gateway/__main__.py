@@ -146,8 +146,6 @@ def _log_level(raw: str) -> str:
 def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunSettings:
     if args.workers != 1:
         parser.error("--workers: only 1 worker is supported so far (multi-worker is planned)")
-    if args.command == "run" and not args.manifests:
-        parser.error("run needs --manifests PATH: the Kubernetes API source is not built yet")
     return RunSettings(
         manifests=args.manifests,
         kubeconfig=args.kubeconfig,

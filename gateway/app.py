@@ -23,8 +23,10 @@ from aiohttp import web
 
 from gateway.accesslog import AccessLog
 from gateway.admin import admin_app
+from gateway.control.apisource import ApiSource
 from gateway.control.reconciler import Reconciler
 from gateway.control.store import Store
+from gateway.control.watch import ApiError
 from gateway.control.watcher import ManifestWatcher
 from gateway.metrics import Metrics
 from gateway.proxy.exchange import Exchange
@@ -61,8 +63,18 @@ class Gateway:
             on_swap=lambda snapshot, seconds: self.metrics.swapped(snapshot, seconds, time.time()),
             on_failure=self.metrics.reload_failed,
         )
-        assert settings.manifests is not None
-        self.watcher = ManifestWatcher([settings.manifests], self.store, self.reconciler.changed)
+        self.source: ManifestWatcher | ApiSource
+        if settings.manifests is not None:
+            self.source = ManifestWatcher([settings.manifests], self.store, self.reconciler.changed)
+        else:
+            self.source = ApiSource(
+                self.store,
+                self.reconciler.changed,
+                kubeconfig=settings.kubeconfig,
+                namespace=settings.watch_namespace,
+                configmap=settings.configmap,
+            )
+        self.reconciler.wait_for = self.source.synced
         self.draining = False
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,6 +99,8 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind every port and start the control-plane tasks."""
+        if isinstance(self.source, ApiSource):
+            await self.source.prepare()  # a bad client configuration fails before we listen
         host, port = self.settings.listen
         self.ports["http"] = await self.proxy.listen(host, port)
         self._runner = web.AppRunner(
@@ -98,7 +112,7 @@ class Gateway:
         await site.start()
         self.ports["admin"] = self._runner.addresses[0][1]
         self._tasks = [
-            self.loop.create_task(self.watcher.run()),
+            self.loop.create_task(self.source.run()),
             self.loop.create_task(self.reconciler.run()),
         ]
         logger.info(
@@ -166,4 +180,8 @@ def run(settings: RunSettings) -> int:
     )
     import uvloop
 
-    return uvloop.run(serve(settings))
+    try:
+        return uvloop.run(serve(settings))
+    except ApiError as err:
+        sys.stderr.write(f"gateway run: error: {err}\n")
+        return 2

@@ -47,12 +47,16 @@ class Reconciler:
         self.holder = holder
         self.settings = settings
         self.changed = asyncio.Event()
+        self.wait_for: asyncio.Event | None = None
+        """When set, nothing is compiled before this event (every kind listed)."""
         self.debounce = debounce
         self._on_swap = on_swap
         self._on_failure = on_failure
 
     async def run(self) -> None:
         """Reconcile forever."""
+        if self.wait_for is not None:
+            await self.wait_for.wait()  # never compile from a half-listed cluster
         while True:
             await self.changed.wait()
             await asyncio.sleep(self.debounce)

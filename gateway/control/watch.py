@@ -79,6 +79,9 @@ class WatchSettings:
     """Capped so that an API server back after an outage is noticed within half a minute."""
 
 
+DEFAULT_WATCH = WatchSettings()
+
+
 def _resource_version(obj: Obj) -> str:
     metadata = obj.get("metadata")
     return str(metadata.get("resourceVersion") or "") if isinstance(metadata, Mapping) else ""
@@ -93,7 +96,7 @@ async def watch_kind(
     api: ListWatch,
     sink: Sink,
     *,
-    settings: WatchSettings = WatchSettings(),
+    settings: WatchSettings = DEFAULT_WATCH,
     on_listed: Callable[[str], None] = lambda kind: None,
     on_connected: Callable[[str, bool], None] = lambda kind, up: None,
 ) -> None:

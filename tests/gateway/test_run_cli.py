@@ -51,7 +51,13 @@ ROOT = Path(__file__).resolve().parents[2]
             "only 1 worker",
             id="multi-worker-not-yet",
         ),
-        pytest.param(["run"], {}, "run needs --manifests", id="no-source"),
+        pytest.param(["run"], {"KUBECONFIG": ""}, "no --kubeconfig or KUBECONFIG", id="no-source"),
+        pytest.param(
+            ["run", "--kubeconfig", "/nonexistent"],
+            {},
+            "cannot configure the Kubernetes",
+            id="bad-kubeconfig",
+        ),
         pytest.param(
             ["run", "--manifests", "x", "--configmap", "just-a-name"],
             {},

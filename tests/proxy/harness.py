@@ -20,6 +20,7 @@ from typing import Any
 import httptools
 
 from gateway.app import Gateway
+from gateway.control.watcher import ManifestWatcher
 from gateway.settings import RunSettings
 
 Handler = Callable[["Recorded", asyncio.StreamWriter], Awaitable[None]]
@@ -236,7 +237,8 @@ class GatewayUnderTest:
             shutdown_timeout=self.shutdown_timeout,
         )
         self.gateway = Gateway(settings, access_stream=self.log)
-        self.gateway.watcher.interval = 0.05
+        assert isinstance(self.gateway.source, ManifestWatcher)
+        self.gateway.source.interval = 0.05
         self.gateway.reconciler.debounce = 0.01
         await self.gateway.start()
         await self.wait_generation(1)
