@@ -75,6 +75,9 @@ class Gateway:
                 configmap=settings.configmap,
             )
         self.reconciler.wait_for = self.source.synced
+        if isinstance(self.source, ApiSource):
+            source = self.source
+            self.metrics.watch_source(lambda: source.connected)
         self.draining = False
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -14,7 +14,7 @@ metric families when Prometheus scrapes (the event loop is single-threaded, so n
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -133,6 +133,23 @@ class _RequestCollector(Collector):
         )
 
 
+class _SourceCollector(Collector):
+    """Whether each watched kind is connected to the API server (read at scrape time)."""
+
+    def __init__(self, connected: Callable[[], Mapping[str, bool]]) -> None:
+        self._connected = connected
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "gateway_api_connected",
+            "1 while the watch of this kind is connected to the API server.",
+            labels=["kind"],
+        )
+        for kind, up in sorted(self._connected().items()):
+            gauge.add_metric([kind], 1 if up else 0)
+        yield gauge
+
+
 class Metrics:
     """The collectors, and fast paths to update them per request."""
 
@@ -173,6 +190,10 @@ class Metrics:
         r.register(_PoolCollector(lambda: self._pool))
         self.reloads.labels("success")
         self.reloads.labels("failure")
+
+    def watch_source(self, connected: Callable[[], Mapping[str, bool]]) -> None:
+        """Export the API watches' connection state (cluster mode)."""
+        self.registry.register(_SourceCollector(connected))
 
     def watch_pool(self, pool: UpstreamPool) -> None:
         """Export `pool`'s counters."""

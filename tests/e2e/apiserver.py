@@ -49,6 +49,7 @@ class ApiServer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.procs: list[subprocess.Popen[bytes]] = []
+        self._apiserver_argv: list[str] = []
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
 
@@ -94,28 +95,37 @@ class ApiServer:
             f"{GATEWAY_TOKEN},{GATEWAY_SA},gateway-uid,"
             '"system:serviceaccounts,system:serviceaccounts:ingress-gateway"\n'
         )
-        self._spawn(
-            "kube-apiserver",
-            [
-                bins["KUBE_APISERVER_BIN"],
-                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.port}",
-                "--advertise-address=127.0.0.1",
-                f"--cert-dir={folder / 'certs'}",
-                f"--service-account-key-file={folder / 'sa.pub'}",
-                f"--service-account-signing-key-file={folder / 'sa.key'}",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--token-auth-file={folder / 'tokens.csv'}",
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--insecure-port=0",
-            ],
-        )
+        self._apiserver_argv = [
+            bins["KUBE_APISERVER_BIN"],
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            "--advertise-address=127.0.0.1",
+            f"--cert-dir={folder / 'certs'}",
+            f"--service-account-key-file={folder / 'sa.pub'}",
+            f"--service-account-signing-key-file={folder / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--token-auth-file={folder / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--insecure-port=0",
+        ]
+        self._spawn("kube-apiserver", self._apiserver_argv)
         self._wait_healthy()
         self.admin_kubeconfig = self._kubeconfig("admin", ADMIN_TOKEN)
         self.gateway_kubeconfig = self._kubeconfig("gateway", GATEWAY_TOKEN)
         return self
+
+    def kill_apiserver(self) -> None:
+        """Stop the API server (etcd keeps running), as an outage."""
+        proc = self.procs.pop()
+        proc.kill()
+        proc.wait(10)
+
+    def restart_apiserver(self) -> None:
+        """Bring the API server back on the same port and etcd."""
+        self._spawn("kube-apiserver", self._apiserver_argv)
+        self._wait_healthy()
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")

@@ -8,10 +8,13 @@ step: the API server refuses loopback endpoint addresses).
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -211,3 +214,100 @@ def test_deleting_an_ingress_removes_its_routes(apiserver, namespace, gateway) -
     _wait_for(admin, lambda d: any(r["namespace"] == namespace for r in d["routes"]))
     apiserver.request("DELETE", f"{ingresses}/gone")
     _wait_for(admin, lambda d: not any(r["namespace"] == namespace for r in d["routes"]))
+
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"pod says hi"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_api_server_outage_keeps_serving_and_later_changes_apply(
+    apiserver, namespace, gateway
+) -> None:
+    """Runs last: it restarts the module's API server. An ExternalName Service naming `localhost`
+    gives real traffic to a loopback upstream (the API server refuses loopback Endpoints)."""
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = upstream.server_address[1]
+    apiserver.apply(
+        f"/api/v1/namespaces/{namespace}/services",
+        {
+            "metadata": {"name": "ext"},
+            "spec": {
+                "type": "ExternalName",
+                "externalName": "localhost",
+                "ports": [{"port": port}],
+            },
+        },
+    )
+    ingress = _ingress("ext", "/")
+    ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {
+        "service": {"name": "ext", "port": {"number": port}}
+    }
+    ingresses = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
+    apiserver.apply(ingresses, ingress)
+    http_port, admin = gateway()
+    _wait_for(admin, lambda d: any(r["ingress"] == "ext" for r in d["routes"]))
+
+    failures: list[str] = []
+    served = [0]
+    stop = threading.Event()
+
+    def traffic() -> None:
+        deadline = time.monotonic() + 60  # bounded even if the test fails midway
+        while not stop.is_set() and time.monotonic() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+            try:
+                conn.request("GET", "/", headers={"Host": "ext.test"})
+                reply = conn.getresponse()
+                if reply.status != 200 or reply.read() != b"pod says hi":
+                    failures.append(str(reply.status))
+                served[0] += 1
+            except OSError as err:
+                failures.append(repr(err))
+            finally:
+                conn.close()
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        apiserver.kill_apiserver()
+        deadline = time.monotonic() + 15
+        while (
+            time.monotonic() < deadline
+            and 'gateway_api_connected{kind="Ingress"} 0.0'
+            not in http_get(f"http://127.0.0.1:{admin}/metrics")[1].decode()
+        ):
+            time.sleep(0.1)
+        metrics = http_get(f"http://127.0.0.1:{admin}/metrics")[1].decode()
+        assert 'gateway_api_connected{kind="Ingress"} 0.0' in metrics
+        assert http_get(f"http://127.0.0.1:{admin}/readyz")[0] == 200  # the last good table serves
+        apiserver.restart_apiserver()
+        apiserver.apply(
+            ingresses,
+            {
+                **ingress,
+                "metadata": {"name": "ext-after"},
+                "spec": {
+                    **ingress["spec"],
+                    "rules": [{**ingress["spec"]["rules"][0], "host": "after.test"}],
+                },
+            },
+        )
+        _wait_for(admin, lambda d: any(r["host"] == "after.test" for r in d["routes"]), 40)
+    finally:
+        stop.set()
+        thread.join(10)
+        upstream.shutdown()
+        upstream.server_close()
+    assert failures == []
+    assert served[0] > 20
