@@ -216,6 +216,25 @@ def test_deleting_an_ingress_removes_its_routes(apiserver, namespace, gateway) -
     _wait_for(admin, lambda d: not any(r["namespace"] == namespace for r in d["routes"]))
 
 
+def test_deploy_manifests_pass_a_server_side_dry_run(apiserver) -> None:
+    result = subprocess.run(
+        [
+            "kubectl",
+            f"--kubeconfig={apiserver.admin_kubeconfig}",
+            "apply",
+            "--dry-run=server",
+            "-f",
+            str(ROOT / "deploy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deployment.apps/ingress-gateway" in result.stdout
+
+
 class _Upstream(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = b"pod says hi"
