@@ -24,6 +24,7 @@ from aiohttp import web
 from gateway.accesslog import AccessLog
 from gateway.admin import admin_app
 from gateway.control.apisource import ApiSource
+from gateway.control.events import EventRecorder
 from gateway.control.reconciler import Reconciler
 from gateway.control.store import Store
 from gateway.control.watch import ApiError
@@ -35,6 +36,7 @@ from gateway.settings import RunSettings
 from gateway.snapshot import SnapshotHolder
 from routing.compile import CompileSettings
 from routing.globals import GlobalConfig
+from routing.model import Snapshot
 
 logger = logging.getLogger("gateway")
 
@@ -60,7 +62,7 @@ class Gateway:
             self.store,
             self.holder,
             CompileSettings(classes=settings.classes, configmap=settings.configmap),
-            on_swap=lambda snapshot, seconds: self.metrics.swapped(snapshot, seconds, time.time()),
+            on_swap=self._swapped,
             on_failure=self.metrics.reload_failed,
         )
         self.source: ManifestWatcher | ApiSource
@@ -79,6 +81,7 @@ class Gateway:
             source = self.source
             self.metrics.watch_source(lambda: source.connected)
         self.draining = False
+        self.events: EventRecorder | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ports: dict[str, int] = {}
@@ -86,6 +89,11 @@ class Gateway:
     def ready(self) -> bool:
         """Ready once a snapshot is live, and until shutdown starts."""
         return self.holder.current is not None and not self.draining
+
+    def _swapped(self, snapshot: Snapshot, seconds: float) -> None:
+        self.metrics.swapped(snapshot, seconds, time.time())
+        if self.events is not None:
+            self.events.problems_changed(snapshot.problems)
 
     def _early_error(self, status: int, client: str) -> None:
         self.metrics.early_error(status)
@@ -104,6 +112,7 @@ class Gateway:
         """Bind every port and start the control-plane tasks."""
         if isinstance(self.source, ApiSource):
             await self.source.prepare()  # a bad client configuration fails before we listen
+            self.events = EventRecorder(self.source.api, self.store.uid_of, self.metrics.event_sent)
         host, port = self.settings.listen
         self.ports["http"] = await self.proxy.listen(host, port)
         self._runner = web.AppRunner(

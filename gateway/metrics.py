@@ -186,6 +186,9 @@ class Metrics:
         self.problems = Gauge(
             "gateway_config_problems", "Problems in the live snapshot.", ["severity"], registry=r
         )
+        self.events = Counter(
+            "gateway_events", "Kubernetes Events written about problems.", ["reason"], registry=r
+        )
         self._pool: UpstreamPool | None = None
         r.register(_PoolCollector(lambda: self._pool))
         self.reloads.labels("success")
@@ -239,6 +242,10 @@ class Metrics:
             self.problems.labels(severity).set(
                 sum(1 for p in snapshot.problems if p.severity == severity)
             )
+
+    def event_sent(self, reason: str) -> None:
+        """A Kubernetes Event was written."""
+        self.events.labels(reason).inc()
 
     def reload_failed(self) -> None:
         """A compile failed; the previous snapshot stays live."""

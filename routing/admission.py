@@ -63,12 +63,16 @@ def admit(ingress: Ingress) -> Admission:
     meta = ingress.meta
     result = parse_all(meta.annotations or {})
 
-    def problem(field: str, reason: str, severity: str = "error") -> Problem:
-        return Problem("Ingress", meta.namespace, meta.name, field, reason, severity)  # type: ignore[arg-type]
+    def problem(field: str, reason: str, code: str, severity: str = "error") -> Problem:
+        return Problem("Ingress", meta.namespace, meta.name, field, reason, severity, code)  # type: ignore[arg-type]
 
-    problems = [problem(f"metadata.annotations[{e.key}]", e.reason) for e in result.errors]
+    problems = [
+        problem(f"metadata.annotations[{e.key}]", e.reason, "InvalidAnnotation")
+        for e in result.errors
+    ]
     problems += [
-        problem(f"metadata.annotations[{w.key}]", w.reason, "warning") for w in result.warnings
+        problem(f"metadata.annotations[{w.key}]", w.reason, "UnknownAnnotation", "warning")
+        for w in result.warnings
     ]
     if result.config is None:
         return Admission(None, tuple(problems))
@@ -88,6 +92,7 @@ def admit(ingress: Ingress) -> Admission:
                         problem(
                             f"spec.rules[{i}].http.paths[{j}].path",
                             f"{path.path!r} is not a valid regular expression: {err}",
+                            "InvalidPath",
                         )
                     )
     if any(p.severity == "error" for p in problems):

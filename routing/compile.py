@@ -128,6 +128,7 @@ class _TableBuilder:
                     "is not used: the hosts of this Ingress (or, without rules, the default "
                     "server) already have a default backend from an older Ingress",
                     "warning",
+                    "UnusedDefaultBackend",
                 )
             )
 
@@ -182,6 +183,7 @@ def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
         loser.field,
         f"host {host} path {path.path!r} ({path.path_type}) is already served by {owner}; "
         "this path is ignored",
+        code="ConflictingPath",
     )
 
 
@@ -236,6 +238,7 @@ def _resolve(
                     route.service_field,
                     f"{resolution.missing}; requests to this path get 503",
                     "warning",
+                    "MissingService",
                 ),
             )
     endpoints = {key: r.endpoints for key, r in resolutions.items()}

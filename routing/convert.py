@@ -61,7 +61,7 @@ class _Reader:
 
     def problem(self, path: str, reason: str, severity: str = "error") -> None:
         self.problems.append(
-            Problem(self.kind, self.namespace, self.name, path, reason, severity)  # type: ignore[arg-type]
+            Problem(self.kind, self.namespace, self.name, path, reason, severity, "InvalidField")  # type: ignore[arg-type]
         )
 
     def mapping(self, obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:

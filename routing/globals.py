@@ -240,6 +240,7 @@ def parse_global_config(
                     source[1],
                     f"data.{key}",
                     f"{err}; the previous value stays in force",
+                    code="InvalidSetting",
                 )
             )
     return replace(GlobalConfig(), **values), tuple(problems)  # type: ignore[arg-type]

@@ -23,6 +23,8 @@ class Problem:
     field: str
     reason: str
     severity: Severity = "error"
+    code: str = "Invalid"
+    """A short CamelCase reason, as a Kubernetes Event's `reason` (InvalidAnnotation, …)."""
 
     @property
     def object_ref(self) -> str:
@@ -44,4 +46,5 @@ class Problem:
             "name": self.name,
             "field": self.field,
             "reason": self.reason,
+            "code": self.code,
         }

@@ -53,6 +53,12 @@ class ApiSource:
             )
         self.connected[kind] = up
 
+    @property
+    def api(self) -> ApiClient:
+        """The configured client (after `prepare`)."""
+        assert self._api is not None
+        return self._api
+
     async def prepare(self) -> None:
         """Configure the client and discover the kinds; `ApiError` on a bad configuration."""
         self._api = await make_client(self.kubeconfig)

@@ -148,6 +148,7 @@ def load_manifests(paths: Iterable[str | Path]) -> ManifestLoad:
                             f"is defined again (first in {seen[key]}); "
                             "this later definition is used",
                             "warning",
+                            "DuplicateObject",
                         ),
                     )
                 seen[key] = str(path)

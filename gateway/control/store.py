@@ -99,6 +99,11 @@ class Store:
                 changed |= self.delete(key)
         return changed
 
+    def uid_of(self, key: ObjectKey) -> str:
+        """The API server's uid of an object ("" when unknown or from a file)."""
+        view = self._views.get(key)
+        return view.meta.uid if view is not None else ""
+
     def state(self) -> ClusterState:
         """The immutable input of the next compile (cached until something changes)."""
         if self._state is None:
@@ -161,4 +166,5 @@ def _kept_last_good(key: ObjectKey) -> Problem:
         "metadata",
         "this version is not accepted; the last accepted version keeps serving",
         "warning",
+        "VersionRefused",
     )

@@ -205,6 +205,22 @@ def test_a_bad_annotation_refuses_only_its_ingress(apiserver, namespace, gateway
     )
     mine = [r for r in _routes(admin)["routes"] if r["namespace"] == namespace]
     assert [r["ingress"] for r in mine] == ["good"]
+    deadline = time.monotonic() + 10
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not events:
+        events = [
+            e
+            for e in apiserver.request("GET", f"/api/v1/namespaces/{namespace}/events")["items"]
+            if e["involvedObject"]["name"] == "bad"
+        ]
+        time.sleep(0.1)
+    [event] = events
+    assert (event["reason"], event["type"]) == ("InvalidAnnotation", "Warning")
+    assert "use-regex" in event["message"] and event["involvedObject"]["kind"] == "Ingress"
+    assert (
+        'gateway_events_total{reason="InvalidAnnotation"}'
+        in http_get(f"http://127.0.0.1:{admin}/metrics")[1].decode()
+    )
 
 
 def test_deleting_an_ingress_removes_its_routes(apiserver, namespace, gateway) -> None:
