@@ -102,14 +102,14 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--publish-service",
         kind=namespaced_name,
         metavar="NS/NAME",
-        help="Service whose addresses are written to Ingress status",
+        help="Service whose addresses are written to Ingress status (not used yet)",
     )
     add_flag(
         parser,
         "--publish-status-address",
         default="",
         metavar="ADDR",
-        help="address written to Ingress status",
+        help="address written to Ingress status (not used yet)",
     )
     add_flag(
         parser,
