@@ -21,6 +21,8 @@ from routing.state import ClusterState
 
 ObjectKey = tuple[str, str, str]
 """(kind, namespace, name)."""
+StoredObject = tuple[ObjectKey, "View | None", tuple[Problem, ...]]
+"""What a source hands over per object: its key, its view (None if unusable), its problems."""
 
 _STATE_FIELDS = {
     "IngressClass": "ingress_classes",
@@ -72,30 +74,22 @@ class Store:
             self._state = None
         return known
 
-    def replace_all(
-        self, objects: Iterable[tuple[ObjectKey, View | None, tuple[Problem, ...]]]
-    ) -> bool:
+    def replace_all(self, objects: Iterable[StoredObject]) -> bool:
         """Make the store hold exactly `objects` (file mode); returns whether anything changed."""
-        changed = False
-        present: set[ObjectKey] = set()
-        for key, view, problems in objects:
-            present.add(key)
-            changed |= self.apply(key, view, problems)
-        for key in {*self._views, *self._problems} - present:
-            changed |= self.delete(key)
-        return changed
+        return self._replace(objects, kind=None)
 
-    def replace_kind(
-        self, kind: str, objects: Iterable[tuple[ObjectKey, View | None, tuple[Problem, ...]]]
-    ) -> bool:
+    def replace_kind(self, kind: str, objects: Iterable[StoredObject]) -> bool:
         """Make the store hold exactly `objects` of `kind` (after a list from the API server)."""
+        return self._replace(objects, kind=kind)
+
+    def _replace(self, objects: Iterable[StoredObject], *, kind: str | None) -> bool:
         changed = False
         present: set[ObjectKey] = set()
         for key, view, problems in objects:
             present.add(key)
             changed |= self.apply(key, view, problems)
         for key in {*self._views, *self._problems} - present:
-            if key[0] == kind:
+            if kind is None or key[0] == kind:
                 changed |= self.delete(key)
         return changed
 

@@ -232,6 +232,18 @@ def test_deleting_an_ingress_removes_its_routes(apiserver, namespace, gateway) -
     _wait_for(admin, lambda d: not any(r["namespace"] == namespace for r in d["routes"]))
 
 
+def test_large_objects_arrive_through_the_watch(apiserver, namespace, gateway) -> None:
+    """A watch event is one JSON line: a 200 KB one (near the API server's annotation limit)
+    must arrive like any other. Guards the line reading of gateway.control.kube."""
+    ingresses = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
+    _, admin = gateway()
+    apiserver.apply(ingresses, _ingress("big", "/", {"example.com/blob": "x" * 200_000}))
+    _wait_for(
+        admin,
+        lambda d: any(r["ingress"] == "big" and r["namespace"] == namespace for r in d["routes"]),
+    )
+
+
 def test_deploy_manifests_pass_a_server_side_dry_run(apiserver) -> None:
     result = subprocess.run(
         [

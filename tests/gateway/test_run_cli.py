@@ -145,3 +145,14 @@ def test_demo_answers_the_readme_curl_commands() -> None:
         assert proc.wait(15) == 0
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_manifest_mode_does_not_load_the_kubernetes_client() -> None:
+    """kubernetes-asyncio's generated models cost ~37 MiB of RSS; only cluster mode loads them."""
+    import sys
+
+    code = "import sys, gateway.app, gateway.demo; print('kubernetes_asyncio' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"
