@@ -118,10 +118,16 @@ def test_flag_wins_over_environment() -> None:
 def test_bad_usage_is_one_line_and_exit_2(
     args: list[str], env: dict[str, str], message: str
 ) -> None:
-    result = run(*args, env=env)
+    assert_usage_error(run(*args, env=env), message)
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit status 2 and one `gateway …: error: …` line naming the problem; no traceback."""
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("gateway") and ": error: " in last
 
 
 def test_watch_ingress_without_class_from_env(tmp_path: Path) -> None:

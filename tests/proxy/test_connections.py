@@ -154,3 +154,16 @@ async def test_stalled_request_body_gets_408(upstreams, gateway) -> None:
         answer = await reader.read()
     assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
     writer.close()
+
+
+async def test_upstream_connection_retires_after_its_request_limit(upstreams, gateway) -> None:
+    up = await upstreams()
+    gw = await gateway(
+        manifests(
+            [("app.test", "/", "Prefix", [up.port])], configmap={"upstream-keepalive-requests": "2"}
+        )
+    )
+    for _ in range(4):
+        [resp] = await exchange(gw.port, get("app.test"))
+        assert resp.status == 200
+    assert up.connections == 2
