@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ from gateway.offline import run_check, run_routes
 from gateway.settings import (
     RunSettings,
     host_port,
+    lease_seconds,
     namespaced_name,
     positive_seconds,
     workers,
@@ -102,14 +104,36 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--publish-service",
         kind=namespaced_name,
         metavar="NS/NAME",
-        help="Service whose addresses are written to Ingress status (not used yet)",
+        help="Service in front of the gateway whose addresses are written to Ingress status",
     )
     add_flag(
         parser,
         "--publish-status-address",
         default="",
-        metavar="ADDR",
-        help="address written to Ingress status (not used yet)",
+        metavar="ADDR[,ADDR]",
+        help="addresses written to Ingress status (wins over --publish-service)",
+    )
+    add_flag(
+        parser,
+        "--election-id",
+        default="ingress-gateway-leader",
+        metavar="NAME",
+        help="Lease that elects the replica writing status and Events",
+    )
+    add_flag(
+        parser,
+        "--election-namespace",
+        default="",
+        metavar="NS",
+        help="namespace of that Lease (default: POD_NAMESPACE, else ingress-gateway)",
+    )
+    add_flag(
+        parser,
+        "--election-ttl",
+        default=30.0,
+        kind=lease_seconds,
+        metavar="SECONDS",
+        help="lease duration: a new leader takes over within it when the leader dies",
     )
     add_flag(
         parser,
@@ -158,6 +182,11 @@ def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         workers=args.workers,
         publish_service=args.publish_service,
         publish_status_address=args.publish_status_address,
+        election=(
+            args.election_namespace or os.environ.get("POD_NAMESPACE") or "ingress-gateway",
+            args.election_id,
+        ),
+        election_ttl=args.election_ttl,
         shutdown_delay=args.shutdown_delay,
         shutdown_timeout=args.shutdown_timeout,
         log_level=args.log_level,

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     # 37 MiB of RSS (measured), so they are imported when the API source is actually used.
     from gateway.control.apisource import ApiSource
     from gateway.control.events import EventRecorder
+    from gateway.control.leader import LeaderElector
+    from gateway.control.status import StatusWriter
 
 logger = logging.getLogger("gateway")
 
@@ -88,6 +90,9 @@ class Gateway:
             self.metrics.watch_source(lambda: source.connected)
         self.draining = False
         self.events: EventRecorder | None = None
+        self.elector: LeaderElector | None = None
+        self.status: StatusWriter | None = None
+        self._leader_tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ports: dict[str, int] = {}
@@ -98,8 +103,19 @@ class Gateway:
 
     def _swapped(self, snapshot: Snapshot, seconds: float) -> None:
         self.metrics.swapped(snapshot, seconds, time.time())
-        if self.events is not None:
+        if self.status is not None:
+            self.status.served(snapshot.table.ingresses)
+        if self.events is not None and self.elector is not None and self.elector.leading:
             self.events.problems_changed(snapshot.problems)
+
+    def _leadership_changed(self, leading: bool) -> None:
+        """A new leader reports the live problems and syncs status at once."""
+        self.metrics.leader.set(1 if leading else 0)
+        snapshot = self.holder.current
+        if leading and snapshot is not None and self.events is not None:
+            self.events.problems_changed(snapshot.problems)
+        if leading and self.status is not None:
+            self.status.wake.set()
 
     def _early_error(self, status: int, client: str) -> None:
         self.metrics.early_error(status)
@@ -117,10 +133,8 @@ class Gateway:
     async def start(self) -> None:
         """Bind every port and start the control-plane tasks."""
         if not isinstance(self.source, ManifestWatcher):
-            from gateway.control.events import EventRecorder
-
             await self.source.prepare()  # a bad client configuration fails before we listen
-            self.events = EventRecorder(self.source.api, self.store.uid_of, self.metrics.event_sent)
+            self._start_leader_duties(self.source)
         host, port = self.settings.listen
         self.ports["http"] = await self.proxy.listen(host, port)
         self._runner = web.AppRunner(
@@ -143,8 +157,44 @@ class Gateway:
             self.ports["admin"],
         )
 
+    def _start_leader_duties(self, source: ApiSource) -> None:
+        """Leader election, and what only the leader does: Events and Ingress status."""
+        from gateway.control.events import EventRecorder
+        from gateway.control.kube import instance_name
+        from gateway.control.leader import LeaderElector
+        from gateway.control.status import StatusWriter, parse_addresses
+
+        settings = self.settings
+        self.events = EventRecorder(source.api, self.store.uid_of, self.metrics.event_sent)
+        namespace, name = settings.election
+        self.elector = LeaderElector(
+            source.api,
+            namespace=namespace,
+            name=name,
+            identity=instance_name(),
+            lease_seconds=settings.election_ttl,
+            on_change=self._leadership_changed,
+        )
+        self._leader_tasks.append(self.loop.create_task(self.elector.run()))
+        addresses = parse_addresses(settings.publish_status_address.split(","))
+        if addresses or settings.publish_service is not None:
+            elector = self.elector
+            self.status = StatusWriter(
+                source.api,
+                source.sink.statuses,
+                publish_service=settings.publish_service,
+                publish_addresses=addresses,
+                leading=lambda: elector.leading,
+            )
+            self._leader_tasks.append(self.loop.create_task(self.status.run()))
+
     async def stop(self) -> None:
         """Graceful shutdown, in the order the module docstring gives."""
+        # A draining replica gives up the Lease first, so another takes over status at once.
+        for task in reversed(self._leader_tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self.draining = True
         self.proxy.draining = True  # from now on every response says Connection: close
         logger.info(

@@ -189,6 +189,11 @@ class Metrics:
         self.events = Counter(
             "gateway_events", "Kubernetes Events written about problems.", ["reason"], registry=r
         )
+        self.leader = Gauge(
+            "gateway_leader",
+            "1 while this replica holds the leader Lease (writes Ingress status and Events).",
+            registry=r,
+        )
         self._pool: UpstreamPool | None = None
         r.register(_PoolCollector(lambda: self._pool))
         self.reloads.labels("success")

@@ -35,6 +35,13 @@ def positive_seconds(raw: str) -> float:
     return value
 
 
+def lease_seconds(raw: str) -> float:
+    """A lease duration: whole seconds, at least 2 (renewals happen every quarter of it)."""
+    if not raw.isdigit() or int(raw) < 2:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a lease duration (whole seconds, 2+)")
+    return float(raw)
+
+
 def workers(raw: str) -> int:
     """A worker count, at least 1."""
     if not raw.isdigit() or int(raw) < 1:
@@ -57,6 +64,9 @@ class RunSettings:
     workers: int = 1
     publish_service: tuple[str, str] | None = None
     publish_status_address: str = ""
+    election: tuple[str, str] = ("ingress-gateway", "ingress-gateway-leader")
+    """Namespace and name of the leader-election Lease."""
+    election_ttl: float = 30.0
     shutdown_delay: float = 5.0
     """Seconds to keep serving after SIGTERM, with readiness failing, so that load balancers
     and kube-proxy stop sending new connections before the listener closes."""

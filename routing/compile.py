@@ -208,11 +208,14 @@ def compile_routes(
     """Steps 1-5: the route table and its matcher."""
     selector = ClassSelector(classes, settings.classes)
     builder = _TableBuilder()
-    for admitted in ingress_order(a for a in ingresses if selector.is_ours(a.source)):
+    ours = ingress_order(a for a in ingresses if selector.is_ours(a.source))
+    for admitted in ours:
         if not admitted.is_canary:
             builder.add(admitted)
     routes = builder.routes()
-    table = RouteTable(routes, tuple(builder.problems), routes_digest(routes))
+    served = frozenset((a.source.meta.namespace, a.source.meta.name) for a in ours)
+    digest = snapshot_digest(routes_digest(routes), *sorted(f"{ns}/{name}" for ns, name in served))
+    table = RouteTable(routes, tuple(builder.problems), digest, served)
     return table, Matcher(routes)
 
 

@@ -115,6 +115,9 @@ class RouteTable:
     routes: tuple[Route, ...]
     problems: tuple[Problem, ...]
     digest: str
+    ingresses: frozenset[tuple[str, str]] = frozenset()
+    """(namespace, name) of every accepted Ingress of our class, canaries and losers included:
+    the Ingresses whose status this gateway writes."""
 
 
 @dataclass(frozen=True, slots=True)

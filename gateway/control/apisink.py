@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.control.status import Addresses, status_addresses
 from gateway.control.store import ObjectKey, Store
 from routing.convert import CLUSTER_SCOPED, convert
 
@@ -24,10 +25,17 @@ class StoreSink:
     def __init__(self, store: Store, changed: asyncio.Event) -> None:
         self.store = store
         self.changed = changed
+        self.statuses: dict[ObjectKey, Addresses] = {}
+        """Every Ingress's `status.loadBalancer.ingress`, as the status writer compares it."""
 
     def replace(self, kind: str, objects: list[Mapping[str, Any]]) -> None:
         """A fresh list of `kind`."""
         items = []
+        if kind == "Ingress":
+            self.statuses.clear()  # the status writer holds this dict: refill, never rebind
+            self.statuses.update(
+                (object_key(kind, o), status_addresses(o.get("status"))) for o in objects
+            )
         for obj in objects:
             converted = convert({**obj, "kind": kind})
             items.append((object_key(kind, obj), converted.view, converted.problems))
@@ -37,6 +45,11 @@ class StoreSink:
     def apply(self, kind: str, event_type: str, obj: Mapping[str, Any]) -> None:
         """One watch event."""
         key = object_key(kind, obj)
+        if kind == "Ingress":
+            if event_type == "DELETED":
+                self.statuses.pop(key, None)
+            else:
+                self.statuses[key] = status_addresses(obj.get("status"))
         if event_type == "DELETED":
             changed = self.store.delete(key)
         else:

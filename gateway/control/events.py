@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from typing import Any, cast
 
 from kubernetes_asyncio import client
 
-from gateway.control.kube import ApiClient
+from gateway.control.kube import ApiClient, call_json, instance_name
 from routing.problems import Problem
 
 logger = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ class EventRecorder:
         self._uid_of = uid_of
         self._on_sent = on_sent
         self._sent: dict[Problem, float] = {}
-        self._instance = os.environ.get("POD_NAME") or socket.gethostname()
+        self._instance = instance_name()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def problems_changed(self, problems: Iterable[Problem]) -> None:
@@ -80,14 +78,12 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            # The client's stubs expect a model; the raw response is what we want here.
-            response: Any = await self._core.create_namespaced_event(
-                problem.namespace, cast(Any, body), _preload_content=False, _request_timeout=10
+            # The client's stubs expect a model; a plain dict is serialised as it is.
+            status, reply = await call_json(
+                self._core.create_namespaced_event, problem.namespace, cast(Any, body)
             )
-            status = response.status
-            response.release()
             if status >= 300:
-                raise RuntimeError(f"HTTP {status}")
+                raise RuntimeError(f"HTTP {status}: {reply.get('message', '')}")
         except Exception as err:
             logger.warning(
                 "could not record event %s on %s: %s", problem.code, problem.object_ref, err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -49,6 +50,26 @@ def _check(status: int, body: str, what: str) -> None:
         raise ResourceExpired(what)
     if not 200 <= status <= 299:
         raise ApiError(f"{what}: HTTP {status}: {body[:200]}")
+
+
+def instance_name() -> str:
+    """This replica's name: the pod's (downward API `POD_NAME`), else host and process id, so
+    two gateways on one machine never share a leader-election identity."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def call_json(call: ListCall, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    """One API call through a generated method, as (HTTP status, JSON body or {})."""
+    response = await call(*args, _preload_content=False, _request_timeout=10, **kwargs)
+    try:
+        text = await response.text()
+    finally:
+        response.release()
+    try:
+        document = json.loads(text) if text else {}
+    except ValueError:
+        document = {"message": text[:200]}
+    return int(response.status), document if isinstance(document, dict) else {}
 
 
 @dataclass

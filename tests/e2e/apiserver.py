@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "admin-token-for-tests"
 GATEWAY_TOKEN = "gateway-token-for-tests"
 GATEWAY_SA = "system:serviceaccount:ingress-gateway:ingress-gateway"
+LIMITED_TOKEN = "limited-token-for-tests"
+"""A user with no bindings until a test grants some."""
 
 
 def free_port() -> int:
@@ -50,6 +52,7 @@ class ApiServer:
         self.folder = folder
         self.procs: list[subprocess.Popen[bytes]] = []
         self._apiserver_argv: list[str] = []
+        self._etcd_url = ""
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
 
@@ -58,6 +61,7 @@ class ApiServer:
         folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         etcd_port, peer_port = free_port(), free_port()
+        self._etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._spawn(
             "etcd",
             [
@@ -94,6 +98,7 @@ class ApiServer:
             f'{ADMIN_TOKEN},admin,admin-uid,"system:masters"\n'
             f"{GATEWAY_TOKEN},{GATEWAY_SA},gateway-uid,"
             '"system:serviceaccounts,system:serviceaccounts:ingress-gateway"\n'
+            f"{LIMITED_TOKEN},limited,limited-uid\n"
         )
         self._apiserver_argv = [
             bins["KUBE_APISERVER_BIN"],
@@ -114,6 +119,7 @@ class ApiServer:
         self._wait_healthy()
         self.admin_kubeconfig = self._kubeconfig("admin", ADMIN_TOKEN)
         self.gateway_kubeconfig = self._kubeconfig("gateway", GATEWAY_TOKEN)
+        self.limited_kubeconfig = self._kubeconfig("limited", LIMITED_TOKEN)
         return self
 
     def kill_apiserver(self) -> None:
@@ -126,6 +132,36 @@ class ApiServer:
         """Bring the API server back on the same port and etcd."""
         self._spawn("kube-apiserver", self._apiserver_argv)
         self._wait_healthy()
+
+    def start_peer(self) -> ApiServer:
+        """A second API server on the same etcd (to change the cluster while the first is down).
+        Stop it with `stop_peer`."""
+        peer = ApiServer.__new__(ApiServer)
+        peer.folder, peer.procs, peer.port = self.folder, [], free_port()
+        peer.url = f"https://127.0.0.1:{peer.port}"
+        peer._apiserver_argv = [
+            f"--secure-port={peer.port}" if a.startswith("--secure-port=") else a
+            for a in self._apiserver_argv
+        ]
+        peer._etcd_url = self._etcd_url
+        peer._spawn("kube-apiserver-peer", peer._apiserver_argv)
+        peer._wait_healthy()
+        return peer
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision; returns that revision. Every
+        resourceVersion older than it is gone, as on a long-running cluster."""
+
+        def post(path: str, body: dict[str, Any]) -> Any:
+            request = urllib.request.Request(
+                f"{self._etcd_url}{path}", data=json.dumps(body).encode(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return json.loads(reply.read())
+
+        revision = int(post("/v3/kv/range", {"key": "Lw=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("wb")

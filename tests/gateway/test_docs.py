@@ -22,3 +22,17 @@ def test_every_configmap_key_and_run_flag_is_documented() -> None:
         assert f"`{setting.key}`" in text
     for flag in ("--manifests", "--listen", "--admin", "--configmap", "--shutdown-delay"):
         assert f"`{flag}`" in text
+
+
+def test_every_exported_metric_is_in_the_metrics_doc() -> None:
+    from gateway.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.watch_source(lambda: {"Ingress": True})
+    text = (DOC.parent / "metrics.md").read_text(encoding="utf-8")
+    names = {family.name for family in metrics.registry.collect()}
+    assert "gateway_leader" in names
+    missing = sorted(
+        n for n in names if f"`{n}`" not in text and f"`{n}_total`" not in text
+    )
+    assert missing == []
