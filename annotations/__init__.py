@@ -6,7 +6,7 @@ One module per annotation group, each with a declarative `FIELDS` table and a
 
 from __future__ import annotations
 
-from annotations._fields import PREFIXES
+from annotations._fields import PREFIXES, find
 from annotations.errors import AnnotationError
 from annotations.registry import GROUPS, IngressAnnotations, ParseResult, parse_all
 
@@ -16,5 +16,6 @@ __all__ = [
     "AnnotationError",
     "IngressAnnotations",
     "ParseResult",
+    "find",
     "parse_all",
 ]

@@ -82,7 +82,8 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--configmap",
         kind=namespaced_name,
         metavar="NS/NAME",
-        help="ConfigMap with global settings (ingress-nginx key names)",
+        help="ConfigMap with global settings (ingress-nginx key names); default: the one in "
+        "our IngressClass's spec.parameters",
     )
     add_flag(
         parser,
@@ -170,6 +171,7 @@ def _log_level(raw: str) -> str:
 def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunSettings:
     if args.workers != 1:
         parser.error("--workers: only 1 worker is supported so far (multi-worker is planned)")
+    own_namespace = os.environ.get("POD_NAMESPACE") or "ingress-gateway"
     return RunSettings(
         manifests=args.manifests,
         kubeconfig=args.kubeconfig,
@@ -182,10 +184,8 @@ def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         workers=args.workers,
         publish_service=args.publish_service,
         publish_status_address=args.publish_status_address,
-        election=(
-            args.election_namespace or os.environ.get("POD_NAMESPACE") or "ingress-gateway",
-            args.election_id,
-        ),
+        own_namespace=own_namespace,
+        election=(args.election_namespace or own_namespace, args.election_id),
         election_ttl=args.election_ttl,
         shutdown_delay=args.shutdown_delay,
         shutdown_timeout=args.shutdown_timeout,

@@ -64,10 +64,15 @@ class Gateway:
         )
         self.metrics.watch_pool(self.proxy.pool)
         self.store = Store()
+        compile_settings = CompileSettings(
+            classes=settings.classes,
+            configmap=settings.configmap,
+            own_namespace=settings.own_namespace,
+        )
         self.reconciler = Reconciler(
             self.store,
             self.holder,
-            CompileSettings(classes=settings.classes, configmap=settings.configmap),
+            compile_settings,
             on_swap=self._swapped,
             on_failure=self.metrics.reload_failed,
         )
@@ -82,7 +87,7 @@ class Gateway:
                 self.reconciler.changed,
                 kubeconfig=settings.kubeconfig,
                 namespace=settings.watch_namespace,
-                configmap=settings.configmap,
+                compile_settings=compile_settings,
             )
         self.reconciler.wait_for = self.source.synced
         if not isinstance(self.source, ManifestWatcher):

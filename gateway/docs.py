@@ -30,12 +30,23 @@ Booleans accept `true`, `false`, `1` and `0`. A bad value is a one-line error an
 _CONFIGMAP = """
 ## The global ConfigMap
 
-Name it with `--configmap NAMESPACE/NAME`; with `--manifests` it is read from the manifests too.
-Keys use ingress-nginx's names, so an existing `ingress-nginx-controller` ConfigMap can be
-reused: keys the gateway does not use are ignored. A change applies to new requests within about
-a second, without a restart; a request in flight keeps the settings it started with. An invalid
-value is reported (logs, `gateway check`, `/debug/routes`) and the previous value of that key
-stays in force.
+Name it with `--configmap NAMESPACE/NAME`, or, without that flag, in the `spec.parameters` of
+our IngressClass (the one named `--ingress-class`, with our controller), as the MSE controller
+ties its configuration to the class:
+
+```yaml
+spec:
+  controller: ingress-gateway.dev/controller
+  parameters: {kind: ConfigMap, name: ingress-gateway}   # namespace: the field (Kubernetes
+                                                         # 1.21+), else the gateway's own
+```
+
+With `--manifests` it is read from the manifests too. The settings in force, where they differ
+from the defaults, are the `settings` of `/debug/routes`. Keys use ingress-nginx's names, so an
+existing `ingress-nginx-controller` ConfigMap can be reused: keys the gateway does not use are
+ignored. A change applies to new requests within about a second, without a restart; a request
+in flight keeps the settings it started with. An invalid value is reported (logs, `gateway
+check`, `/debug/routes`) and the previous value of that key stays in force.
 
 | key | value | default | meaning |
 |---|---|---|---|

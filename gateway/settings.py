@@ -64,6 +64,9 @@ class RunSettings:
     workers: int = 1
     publish_service: tuple[str, str] | None = None
     publish_status_address: str = ""
+    own_namespace: str = "ingress-gateway"
+    """The gateway's namespace (`POD_NAMESPACE`): default home of the Lease and of the
+    IngressClass parameters ConfigMap."""
     election: tuple[str, str] = ("ingress-gateway", "ingress-gateway-leader")
     """Namespace and name of the leader-election Lease."""
     election_ttl: float = 30.0

@@ -32,6 +32,7 @@ from routing.match import Matcher
 from routing.model import BackendKey, Endpoint, MatchKind, Rewrite, Route, RouteTable, Snapshot
 from routing.paths import prefix_key
 from routing.problems import Problem
+from routing.references import global_configmap
 from routing.sources import IngressClass, IngressPath, ServiceBackendRef
 from routing.state import ClusterState
 
@@ -43,6 +44,13 @@ class CompileSettings:
     classes: ClassSettings = field(default_factory=ClassSettings)
     configmap: tuple[str, str] | None = None
     """(namespace, name) of the global-settings ConfigMap (`--configmap`)."""
+    own_namespace: str = "ingress-gateway"
+    """The gateway's namespace: where our IngressClass's parameters ConfigMap is looked up
+    when the class does not say (servers before Kubernetes 1.21 have no such field)."""
+
+    def global_configmap(self, classes: Iterable[IngressClass]) -> tuple[str, str] | None:
+        """(namespace, name) of the global-settings ConfigMap in effect, if any."""
+        return global_configmap(self.configmap, classes, self.classes, self.own_namespace)
 
 
 def ingress_order(ingresses: Iterable[AdmittedIngress]) -> list[AdmittedIngress]:
@@ -276,9 +284,10 @@ def _global_config(
 ) -> tuple[GlobalConfig, tuple[Problem, ...]]:
     """The ConfigMap's settings over the defaults; invalid keys keep their previous value."""
     before = previous.config if previous is not None else GlobalConfig()
-    if settings.configmap is None:
+    source = settings.global_configmap(state.ingress_classes)
+    if source is None:
         return GlobalConfig(), ()
-    namespace, name = settings.configmap
+    namespace, name = source
     for configmap in state.configmaps:
         if (configmap.meta.namespace, configmap.meta.name) == (namespace, name):
             return parse_global_config(configmap.data, before, source=(namespace, name))

@@ -18,6 +18,7 @@ from typing import Any, cast
 from routing.problems import Problem
 from routing.sources import (
     PATH_TYPES,
+    ClassParameters,
     ConfigMap,
     EndpointPort,
     Endpoints,
@@ -202,7 +203,16 @@ def _ingress_class(r: _Reader, meta: ObjectMeta, obj: Mapping[str, Any]) -> Ingr
     spec = r.mapping(obj, "spec", "spec")
     controller = r.string(spec, "controller", "spec.controller", required=True)
     default = (meta.annotations or {}).get(DEFAULT_CLASS_ANNOTATION, "").lower() == "true"
-    return IngressClass(meta, controller, default)
+    parameters = None
+    if spec.get("parameters") is not None:
+        raw = r.mapping(spec, "parameters", "spec.parameters")
+        parameters = ClassParameters(
+            r.string(raw, "kind", "spec.parameters.kind", required=True),
+            r.string(raw, "name", "spec.parameters.name", required=True),
+            r.string(raw, "namespace", "spec.parameters.namespace", required=False),
+            r.string(raw, "apiGroup", "spec.parameters.apiGroup", required=False),
+        )
+    return IngressClass(meta, controller, default, parameters)
 
 
 def _service(r: _Reader, meta: ObjectMeta, obj: Mapping[str, Any]) -> Service:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
+from routing.globals import GlobalConfig
 from routing.model import Route, Snapshot
 
 
@@ -25,6 +27,16 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
     return entry
 
 
+def _settings(config: GlobalConfig) -> dict[str, Any]:
+    """The global settings that differ from their defaults, under their ConfigMap keys."""
+    default = GlobalConfig()
+    return {
+        f.name.replace("_", "-"): getattr(config, f.name)
+        for f in fields(config)
+        if getattr(config, f.name) != getattr(default, f.name)
+    }
+
+
 def routes_document(snapshot: Snapshot, generation: int) -> dict[str, Any]:
     """The JSON-ready document for one snapshot at one generation."""
     return {
@@ -32,4 +44,5 @@ def routes_document(snapshot: Snapshot, generation: int) -> dict[str, Any]:
         "digest": snapshot.digest,
         "routes": [_route_entry(r, snapshot) for r in snapshot.table.routes],
         "problems": [p.as_dict() for p in snapshot.problems],
+        "settings": _settings(snapshot.config),
     }

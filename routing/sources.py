@@ -91,12 +91,25 @@ class Ingress:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassParameters:
+    """`spec.parameters` of an IngressClass: the object holding the class's configuration."""
+
+    kind: str
+    name: str
+    namespace: str = ""
+    """Empty when the server has no such field (before Kubernetes 1.21) or it is not set."""
+    api_group: str = ""
+    """Empty for the core group (ConfigMap)."""
+
+
+@dataclass(frozen=True, slots=True)
 class IngressClass:
     """networking.k8s.io/v1 IngressClass."""
 
     meta: ObjectMeta
     controller: str
     is_default: bool
+    parameters: ClassParameters | None = None
 
 
 @dataclass(frozen=True, slots=True)

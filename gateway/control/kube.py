@@ -78,6 +78,9 @@ class KindApi:
 
     kind: str
     call: ListCall
+    namespace: str = ""
+    """The one namespace this list covers when it is not the same as the other kinds' scope
+    (the global ConfigMap outside `--watch-namespace`); a relist replaces only that one."""
 
     async def list(self) -> tuple[list[Mapping[str, Any]], str]:
         """Every object of the kind and the list's resourceVersion."""
@@ -110,6 +113,19 @@ class KindApi:
                     yield json.loads(line)
         finally:
             response.release()
+
+
+async def read_object(
+    api: client.ApiClient, kind: str, namespace: str, name: str
+) -> Mapping[str, Any] | None:
+    """One Secret or ConfigMap by name; None when it does not exist."""
+    core = client.CoreV1Api(api)
+    call = core.read_namespaced_secret if kind == "Secret" else core.read_namespaced_config_map
+    status, obj = await call_json(call, name, namespace)
+    if status == 404:
+        return None
+    _check(status, str(obj.get("message", "")), f"reading {kind} {namespace}/{name}")
+    return obj
 
 
 async def serves_endpoint_slices(api: client.ApiClient) -> bool:
@@ -166,7 +182,17 @@ async def kind_apis(
                 namespaced(core.list_endpoints_for_all_namespaces, core.list_namespaced_endpoints),
             )
         )
-    if configmap is not None:
+    kinds += [
+        KindApi(
+            "Secret",
+            namespaced(core.list_secret_for_all_namespaces, core.list_namespaced_secret),
+        ),
+        KindApi(
+            "ConfigMap",
+            namespaced(core.list_config_map_for_all_namespaces, core.list_namespaced_config_map),
+        ),
+    ]
+    if configmap is not None and namespace and configmap[0] != namespace:
         kinds.append(
             KindApi(
                 "ConfigMap",
@@ -175,6 +201,7 @@ async def kind_apis(
                     configmap[0],
                     field_selector=f"metadata.name={configmap[1]}",
                 ),
+                namespace=configmap[0],
             )
         )
     return kinds

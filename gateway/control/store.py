@@ -78,20 +78,31 @@ class Store:
         """Make the store hold exactly `objects` (file mode); returns whether anything changed."""
         return self._replace(objects, kind=None)
 
-    def replace_kind(self, kind: str, objects: Iterable[StoredObject]) -> bool:
-        """Make the store hold exactly `objects` of `kind` (after a list from the API server)."""
-        return self._replace(objects, kind=kind)
+    def replace_kind(self, kind: str, objects: Iterable[StoredObject], namespace: str = "") -> bool:
+        """Make the store hold exactly `objects` of `kind` (after a list from the API server),
+        in `namespace` only when the list covered one namespace."""
+        return self._replace(objects, kind=kind, namespace=namespace)
 
-    def _replace(self, objects: Iterable[StoredObject], *, kind: str | None) -> bool:
+    def _replace(
+        self, objects: Iterable[StoredObject], *, kind: str | None, namespace: str = ""
+    ) -> bool:
         changed = False
         present: set[ObjectKey] = set()
         for key, view, problems in objects:
             present.add(key)
             changed |= self.apply(key, view, problems)
         for key in {*self._views, *self._problems} - present:
-            if kind is None or key[0] == kind:
+            if (kind is None or key[0] == kind) and namespace in ("", key[1]):
                 changed |= self.delete(key)
         return changed
+
+    def __contains__(self, key: ObjectKey) -> bool:
+        return key in self._views
+
+    def accepted(self, key: ObjectKey) -> Ingress | None:
+        """The accepted version of an Ingress, if any."""
+        admitted = self._accepted.get(key)
+        return admitted.source if admitted is not None else None
 
     def uid_of(self, key: ObjectKey) -> str:
         """The API server's uid of an object ("" when unknown or from a file)."""

@@ -452,6 +452,40 @@ def test_deploy_manifests_pass_a_server_side_dry_run(apiserver) -> None:
     assert "deployment.apps/ingress-gateway" in result.stdout
 
 
+def test_global_settings_from_the_ingress_class_parameters_configmap(
+    apiserver, namespace, gateway
+) -> None:
+    """Without --configmap, our IngressClass's spec.parameters names the settings ConfigMap
+    (in the gateway's own namespace: a 1.20 server has no parameters.namespace); a change of
+    its data is live at once."""
+    classes = "/apis/networking.k8s.io/v1/ingressclasses"
+    configmaps = "/api/v1/namespaces/ingress-gateway/configmaps"
+    name = f"settings-{namespace}"
+    apiserver.apply(configmaps, {"metadata": {"name": name}, "data": {"proxy-read-timeout": "7"}})
+    apiserver.request(
+        "PATCH",
+        f"{classes}/gateway",
+        {"spec": {"parameters": {"kind": "ConfigMap", "name": name}}},
+        content_type="application/merge-patch+json",
+    )
+    try:
+        _, admin = gateway()
+        _wait_for(admin, lambda d: d["settings"] == {"proxy-read-timeout": 7.0})
+        apiserver.apply(
+            configmaps, {"metadata": {"name": name}, "data": {"proxy-read-timeout": "8"}}
+        )
+        seconds = _wait_for(admin, lambda d: d["settings"] == {"proxy-read-timeout": 8.0})
+        print(f"ConfigMap change live in {seconds:.3f}s")
+        assert seconds < 1.0
+    finally:
+        apiserver.request(
+            "PATCH",
+            f"{classes}/gateway",
+            {"spec": {"parameters": None}},
+            content_type="application/merge-patch+json",
+        )
+
+
 def test_a_compacted_resource_version_is_recovered_by_relisting(
     apiserver, namespace, gateway
 ) -> None:

@@ -32,7 +32,5 @@ def test_every_exported_metric_is_in_the_metrics_doc() -> None:
     text = (DOC.parent / "metrics.md").read_text(encoding="utf-8")
     names = {family.name for family in metrics.registry.collect()}
     assert "gateway_leader" in names
-    missing = sorted(
-        n for n in names if f"`{n}`" not in text and f"`{n}_total`" not in text
-    )
+    missing = sorted(n for n in names if f"`{n}`" not in text and f"`{n}_total`" not in text)
     assert missing == []
