@@ -1,12 +1,15 @@
-"""The Dockerfile passes hadolint; deploy/ holds what a cluster needs."""
+"""The Dockerfile passes hadolint and builds an image whose entrypoint serves; deploy/ holds
+what a cluster needs."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +25,22 @@ def test_dockerfile_passes_hadolint() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="debootstrap, podman build and chroot need root")
+def test_the_image_builds_and_its_entrypoint_serves() -> None:
+    """scripts/check-image: a local Debian base, `podman build --isolation=chroot` of the
+    Dockerfile, then the image's own entrypoint, user and environment under chroot."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "check-image")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "IMAGE": "localhost/ingress-gateway:test"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "runs 'gateway run' as user 10001" in result.stdout
 
 
 def test_deploy_folder_has_every_object_a_cluster_needs() -> None:
