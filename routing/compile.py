@@ -270,13 +270,58 @@ def compile_snapshot(
         table, matcher = compile_routes(state.ingresses, state.ingress_classes, settings)
     endpoints, endpoint_problems = _resolve(state, table.routes)
     config, config_problems = _global_config(state, settings, previous)
+    secret_problems = _tls_secret_problems(state, table.ingresses)
     problems = tuple(
-        sorted({*state.problems, *table.problems, *endpoint_problems, *config_problems})
+        sorted(
+            {
+                *state.problems,
+                *table.problems,
+                *endpoint_problems,
+                *config_problems,
+                *secret_problems,
+            }
+        )
     )
     digest = snapshot_digest(
         table.digest, endpoints_digest(endpoints), problems_digest(problems), repr(config)
     )
     return Snapshot(table, matcher, endpoints, config, problems, digest, inputs)
+
+
+def _tls_secret_problems(
+    state: ClusterState, served: frozenset[tuple[str, str]]
+) -> list[Problem]:
+    """A warning per `spec.tls` entry of a served Ingress whose Secret is missing or is not a
+    certificate with its key (reason `MissingSecret`, as ingress-nginx warns)."""
+    secrets = {(s.meta.namespace, s.meta.name): s for s in state.secrets}
+    problems = []
+    for admitted in state.ingresses:
+        ingress = admitted.source
+        namespace, name = ingress.meta.namespace, ingress.meta.name
+        if (namespace, name) not in served:
+            continue
+        for i, tls in enumerate(ingress.tls):
+            if not tls.secret_name:
+                continue
+            secret = secrets.get((namespace, tls.secret_name))
+            if secret is None:
+                reason = f"Secret {namespace}/{tls.secret_name} does not exist"
+            elif not {"tls.crt", "tls.key"} <= set(secret.data):
+                reason = f"Secret {namespace}/{tls.secret_name} has no tls.crt and tls.key"
+            else:
+                continue
+            problems.append(
+                Problem(
+                    "Ingress",
+                    namespace,
+                    name,
+                    f"spec.tls[{i}].secretName",
+                    reason,
+                    "warning",
+                    "MissingSecret",
+                )
+            )
+    return problems
 
 
 def _global_config(
