@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from annotations import canary, rewrite
+from annotations import canary, rewrite, snippets
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
 
@@ -34,6 +34,7 @@ def _group(name: str, module: ModuleType) -> Group:
 GROUPS: tuple[Group, ...] = (
     _group("canary", canary),
     _group("rewrite", rewrite),
+    _group("snippets", snippets),
 )
 
 KNOWN_KEYS: frozenset[str] = frozenset(f.name for g in GROUPS for f in g.fields)
@@ -45,6 +46,8 @@ class IngressAnnotations:
 
     canary: canary.Canary | None = None
     rewrite: rewrite.Rewrite | None = None
+    snippets: None = None
+    """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ step: the API server refuses loopback endpoint addresses).
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.e2e import pod_server
 from tests.e2e.apiserver import ROOT, ApiServer, free_port
 from tests.e2e.pods import Pod, can_make_pods
 from tests.proxy.process import GATEWAY, http_get, wait_ready
@@ -515,24 +515,12 @@ def test_a_compacted_resource_version_is_recovered_by_relisting(
     assert "expired, relisting" in gateway.log(0)
 
 
-class _Upstream(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"pod says hi"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_api_server_outage_keeps_serving_and_later_changes_apply(
     apiserver, namespace, gateway
 ) -> None:
     """Runs last: it restarts the module's API server. An ExternalName Service naming `localhost`
     gives real traffic to a loopback upstream (the API server refuses loopback Endpoints)."""
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    upstream = pod_server.serve("127.0.0.1", 0, b"pod says hi")
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     port = upstream.server_address[1]
     apiserver.apply(
