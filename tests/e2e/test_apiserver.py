@@ -380,6 +380,13 @@ def test_two_replicas_elect_one_leader_which_alone_writes_status(
     _until(lambda: not status("web"), 10)
     assert status("second") == published
 
+    gateway.procs[follower].send_signal(signal.SIGTERM)  # a leader that stops releases the Lease
+    assert gateway.procs[follower].wait(15) == 0
+    lease = apiserver.request(
+        "GET", f"/apis/coordination.k8s.io/v1/namespaces/ingress-gateway/leases/{gateway.lease}"
+    )
+    assert lease["spec"].get("holderIdentity", "") == ""
+
 
 def test_a_bad_annotation_refuses_only_its_ingress(apiserver, namespace, gateway) -> None:
     ingresses = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses"
