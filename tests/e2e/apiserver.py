@@ -10,7 +10,6 @@ Every process is stopped by its PID at teardown.
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import subprocess
 import time
@@ -18,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.proxy.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -27,10 +28,12 @@ LIMITED_TOKEN = "limited-token-for-tests"
 """A user with no bindings until a test grants some."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _insecure_context() -> ssl.SSLContext:
+    """TLS to the test API server's self-signed certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def binaries() -> dict[str, str]:
@@ -169,9 +172,7 @@ class ApiServer:
         log.close()
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = _insecure_context()
         request = urllib.request.Request(
             f"{self.url}/readyz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
@@ -214,9 +215,7 @@ class ApiServer:
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Any:
         """One REST call as the admin (kubectl of this machine is too new for a 1.20 server)."""
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = _insecure_context()
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             f"{self.url}{path}",
