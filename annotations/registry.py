@@ -24,11 +24,13 @@ class Group:
     fields: tuple[Field, ...]
     parse: Callable[[Mapping[str, str]], object]
     doc: str
+    warnings: Callable[[Mapping[str, str]], list[AnnotationError]] | None = None
+    """Valid values that do not do what they seem to (the group's optional `warnings`)."""
 
 
 def _group(name: str, module: ModuleType) -> Group:
     doc = (module.__doc__ or "").strip().split("\n", 1)[0]
-    return Group(name, module.FIELDS, module.parse, doc)
+    return Group(name, module.FIELDS, module.parse, doc, getattr(module, "warnings", None))
 
 
 GROUPS: tuple[Group, ...] = (
@@ -38,6 +40,7 @@ GROUPS: tuple[Group, ...] = (
 )
 
 KNOWN_KEYS: frozenset[str] = frozenset(f.name for g in GROUPS for f in g.fields)
+CANARY_KEYS: frozenset[str] = frozenset(f.name for f in canary.FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,28 @@ def parse_all(annotations: Mapping[str, str]) -> ParseResult:
             values[group.name] = group.parse(annotations)
         except AnnotationError as err:
             errors.append(err)
-    warnings = tuple(
+    warnings = [
         AnnotationError(key, "unknown or not yet supported annotation; it has no effect")
         for key in sorted(annotations)
         if (name := strip_prefix(key)) is not None and name not in KNOWN_KEYS
-    )
+    ]
+    for group in GROUPS:
+        if group.warnings is not None:
+            warnings += group.warnings(annotations)
+    if values.get("canary") is not None and not errors:
+        warnings += _ignored_on_canary(annotations)
     config = None if errors else IngressAnnotations(**values)  # type: ignore[arg-type]
-    return ParseResult(config, tuple(errors), warnings)
+    return ParseResult(config, tuple(errors), tuple(warnings))
+
+
+def _ignored_on_canary(annotations: Mapping[str, str]) -> list[AnnotationError]:
+    """A canary takes its policies from the primary route it joins (ingress-nginx)."""
+    return [
+        AnnotationError(
+            key,
+            "has no effect on a canary Ingress: requests it receives follow the primary "
+            "Ingress's settings, as in ingress-nginx",
+        )
+        for key in sorted(annotations)
+        if (name := strip_prefix(key)) in KNOWN_KEYS and name not in CANARY_KEYS
+    ]

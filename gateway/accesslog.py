@@ -44,9 +44,9 @@ class AccessLog:
         if exchange.config.disable_access_log:
             return
         head = exchange.head
-        route = exchange.route
+        target = exchange.target
         namespace, ingress, service = (
-            (route.namespace, route.ingress, route.service) if route else ("", "", "")
+            (target.namespace, target.ingress, target.service) if target else ("", "", "")
         )
         path = head.raw_path or head.target.decode("latin-1")
         # Only the path, a client's request ID and a forwarded client address can hold characters

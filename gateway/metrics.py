@@ -209,8 +209,8 @@ class Metrics:
 
     def observe(self, exchange: Exchange) -> None:
         """Record one finished request."""
-        route = exchange.route
-        labels = (route.namespace, route.ingress, route.service) if route else ("", "", "")
+        target = exchange.target
+        labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
         method = exchange.head.method if exchange.head.method in _METHODS else "OTHER"
         key = (*labels, method, str(exchange.status))
         requests = self._requests.requests

@@ -10,10 +10,13 @@ Steps, in order:
 4. `spec.defaultBackend`: for an Ingress without rules it is the default of the any-host virtual
    host (the oldest one wins); with rules, the default of each host this Ingress defined first
    (reference §4.4, ingress-nginx's behaviour);
-5. sort each host's routes in precedence order and build the `Matcher`;
-6. resolve the endpoints of every backend the routes name.
+5. canary Ingresses, oldest first, attach to the route with the same host, path and pathType
+   (their `spec.defaultBackend` to the default route of their hosts); a rule with no such route
+   is a warning. Each route's weights are then normalised;
+6. sort each host's routes in precedence order and build the `Matcher`;
+7. resolve the endpoints of every backend the routes (and their canaries) name.
 
-Steps 1-5 depend only on Ingresses, IngressClasses and settings. When those are unchanged since
+Steps 1-6 depend only on Ingresses, IngressClasses and settings. When those are unchanged since
 the previous snapshot, its route table and matcher are reused and only step 6 runs.
 """
 
@@ -29,7 +32,17 @@ from routing.digest import endpoints_digest, problems_digest, routes_digest, sna
 from routing.endpoints import EndpointIndex, Resolution
 from routing.globals import GlobalConfig, parse_global_config
 from routing.match import Matcher
-from routing.model import BackendKey, Endpoint, MatchKind, Rewrite, Route, RouteTable, Snapshot
+from routing.model import (
+    BackendKey,
+    CanaryBackend,
+    Endpoint,
+    MatchKind,
+    Rewrite,
+    Route,
+    RouteTable,
+    Snapshot,
+    backend_key,
+)
 from routing.paths import prefix_key
 from routing.problems import Problem
 from routing.references import global_configmap
@@ -76,6 +89,8 @@ class _TableBuilder:
 
     def __init__(self) -> None:
         self.claimed: dict[tuple[str, MatchKind, str], Route] = {}
+        self.by_rule: dict[tuple[str, str, str], tuple[str, MatchKind, str]] = {}
+        """(host, path, pathType) as written → the claim of the route it made."""
         self.hosts: set[str] = set()
         self.defaults: dict[str, Route] = {}
         self.problems: list[Problem] = []
@@ -113,9 +128,55 @@ class _TableBuilder:
         if rewrite is not None or kind == "regex":
             location = patterns[0] if kind == "regex" and patterns else None
             route = replace(route, rewrite=rewrite, location=location)
-        winner = self.claimed.setdefault((host, kind, key), route)
+        claim = (host, kind, key)
+        winner = self.claimed.setdefault(claim, route)
         if winner is not route:
             self.problems.append(_conflict(route, path, winner))
+        else:
+            self.by_rule.setdefault((host, path.path, path.path_type), claim)
+
+    def attach_canary(self, admitted: AdmittedIngress) -> None:
+        """Attach a canary Ingress's backends to the primary routes it names (reference §3.1)."""
+        ingress = admitted.source
+        for i, rule in enumerate(ingress.rules):
+            for j, path in enumerate(rule.paths):
+                field = f"spec.rules[{i}].http.paths[{j}]"
+                claim = self.by_rule.get((rule.host, path.path, path.path_type))
+                if claim is None:
+                    self._unmatched(
+                        admitted,
+                        field,
+                        f"host {rule.host or '(any host)'} path {path.path!r} ({path.path_type})",
+                    )
+                    continue
+                self.claimed[claim] = _with_canary(
+                    self.claimed[claim], admitted, path.backend, field
+                )
+        backend = ingress.default_backend
+        if backend is not None:
+            hosts = sorted({r.host for r in ingress.rules}) if ingress.rules else [""]
+            matched = [h for h in hosts if h in self.defaults]
+            for host in matched:
+                self.defaults[host] = _with_canary(
+                    self.defaults[host], admitted, backend, "spec.defaultBackend"
+                )
+            if not matched:
+                self._unmatched(admitted, "spec.defaultBackend", "the default backend")
+
+    def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
+        meta = admitted.source.meta
+        self.problems.append(
+            Problem(
+                "Ingress",
+                meta.namespace,
+                meta.name,
+                field,
+                f"canary for {what}, but no non-canary Ingress serves it with the same host, "
+                "path and pathType; it receives no traffic",
+                "warning",
+                "CanaryWithoutPrimary",
+            )
+        )
 
     def _add_default(
         self, admitted: AdmittedIngress, backend: ServiceBackendRef, hosts: list[str]
@@ -143,7 +204,8 @@ class _TableBuilder:
     def routes(self) -> tuple[Route, ...]:
         """Every route, hosts in a stable order, each host's routes in precedence order."""
         by_host: dict[str, list[tuple[tuple[int, int, str, int], Route]]] = defaultdict(list)
-        for seq, route in enumerate([*self.claimed.values(), *self.defaults.values()]):
+        every = [*self.claimed.values(), *self.defaults.values()]
+        for seq, route in enumerate(_normalise_weights(r) for r in every):
             by_host[route.host].append((_precedence(route, seq), route))
         ordered: list[Route] = []
         for host in sorted(by_host, key=lambda h: (h == "", h.startswith("*."), h)):
@@ -169,10 +231,42 @@ def _route(
         ingress=meta.name,
         service=backend.service,
         port=backend.port,
-        backend=BackendKey(f"{meta.namespace}/{backend.service}:{backend.port}"),
+        backend=backend_key(meta.namespace, backend.service, backend.port),
         rule=rule,
         index=index,
     )
+
+
+def _with_canary(
+    route: Route, admitted: AdmittedIngress, backend: ServiceBackendRef, field: str
+) -> Route:
+    """`route` with one more canary backend (the newest canary Ingress last)."""
+    config = admitted.config.canary
+    assert config is not None
+    meta = admitted.source.meta
+    canary = CanaryBackend(
+        namespace=meta.namespace,
+        ingress=meta.name,
+        service=backend.service,
+        port=backend.port,
+        backend=backend_key(meta.namespace, backend.service, backend.port),
+        field=field,
+        header=config.header,
+        query=config.query,
+        cookie=config.cookie,
+        share=config.share,
+    )
+    return replace(route, canaries=(*route.canaries, canary))
+
+
+def _normalise_weights(route: Route) -> Route:
+    """Scale the canaries' weight shares down when together they ask for more than every
+    request (MSE's rule for several weighted canaries; one canary keeps nginx's weight / total
+    exactly)."""
+    total = sum(c.share for c in route.canaries)
+    if total <= 1.0:
+        return route
+    return replace(route, canaries=tuple(replace(c, share=c.share / total) for c in route.canaries))
 
 
 def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
@@ -220,6 +314,9 @@ def compile_routes(
     for admitted in ours:
         if not admitted.is_canary:
             builder.add(admitted)
+    for admitted in ours:
+        if admitted.is_canary:
+            builder.attach_canary(admitted)
     routes = builder.routes()
     served = frozenset((a.source.meta.namespace, a.source.meta.name) for a in ours)
     digest = snapshot_digest(routes_digest(routes), *sorted(f"{ns}/{name}" for ns, name in served))
@@ -234,20 +331,29 @@ def _resolve(
     index = EndpointIndex(state.services, state.endpoint_slices, state.endpoints)
     resolutions: dict[BackendKey, Resolution] = {}
     problems: dict[tuple[str, str, BackendKey], Problem] = {}
+    targets: list[Route | CanaryBackend] = []
     for route in routes:
-        resolution = resolutions.get(route.backend)
+        targets.append(route)
+        targets.extend(route.canaries)
+    for target in targets:
+        resolution = resolutions.get(target.backend)
         if resolution is None:
-            resolution = index.resolve(route.namespace, route.service, route.port)
-            resolutions[route.backend] = resolution
+            resolution = index.resolve(target.namespace, target.service, target.port)
+            resolutions[target.backend] = resolution
         if resolution.missing is not None:
+            consequence = (
+                "requests to this path get 503"
+                if isinstance(target, Route)
+                else "requests chosen for this canary go to the primary Service"
+            )
             problems.setdefault(
-                (route.namespace, route.ingress, route.backend),
+                (target.namespace, target.ingress, target.backend),
                 Problem(
                     "Ingress",
-                    route.namespace,
-                    route.ingress,
-                    route.service_field,
-                    f"{resolution.missing}; requests to this path get 503",
+                    target.namespace,
+                    target.ingress,
+                    target.service_field,
+                    f"{resolution.missing}; {consequence}",
                     "warning",
                     "MissingService",
                 ),
@@ -288,9 +394,7 @@ def compile_snapshot(
     return Snapshot(table, matcher, endpoints, config, problems, digest, inputs)
 
 
-def _tls_secret_problems(
-    state: ClusterState, served: frozenset[tuple[str, str]]
-) -> list[Problem]:
+def _tls_secret_problems(state: ClusterState, served: frozenset[tuple[str, str]]) -> list[Problem]:
     """A warning per `spec.tls` entry of a served Ingress whose Secret is missing or is not a
     certificate with its key (reason `MissingSecret`, as ingress-nginx warns)."""
     secrets = {(s.meta.namespace, s.meta.name): s for s in state.secrets}

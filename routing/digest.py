@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
-from routing.model import BackendKey, Endpoint, Route
+from routing.model import BackendKey, CanaryBackend, Endpoint, Route
 from routing.problems import Problem
 
 
@@ -28,7 +28,16 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         route.rule,
         route.index,
         rewrite.target if rewrite else None,
+        [_canary_fields(c) for c in route.canaries],
     )
+
+
+def _canary_fields(canary: CanaryBackend) -> tuple[object, ...]:
+    selectors = [
+        (s.name, s.value, s.pattern.pattern if s.pattern else None) if s else None
+        for s in (canary.header, canary.query, canary.cookie)
+    ]
+    return (canary.namespace, canary.ingress, canary.backend, canary.field, selectors, canary.share)
 
 
 def _hash(document: object) -> str:

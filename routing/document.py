@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from annotations.canary import Selector
 from routing.globals import GlobalConfig
-from routing.model import Route, Snapshot
+from routing.model import CanaryBackend, Route, Snapshot
 
 
 def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
@@ -24,6 +25,28 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
     }
     if route.rewrite is not None:
         entry["rewrite_target"] = route.rewrite.target
+    if route.canaries:
+        entry["canaries"] = [_canary_entry(c, snapshot) for c in route.canaries]
+    return entry
+
+
+def _canary_entry(canary: CanaryBackend, snapshot: Snapshot) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "namespace": canary.namespace,
+        "ingress": canary.ingress,
+        "service": canary.service,
+        "port": canary.port,
+        "endpoints": [e.hostport for e in snapshot.endpoints.get(canary.backend, ())],
+        "weight_share": round(canary.share, 6),
+    }
+    for kind in ("header", "query", "cookie"):
+        selector: Selector | None = getattr(canary, kind)
+        if selector is not None:
+            entry[kind] = {"name": selector.name}
+            if selector.value is not None:
+                entry[kind]["value"] = selector.value
+            if selector.pattern is not None:
+                entry[kind]["pattern"] = selector.pattern.pattern
     return entry
 
 

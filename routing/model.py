@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal, NewType
 from routing.problems import Problem
 
 if TYPE_CHECKING:
+    from annotations.canary import Selector
     from routing.globals import GlobalConfig
     from routing.match import Matcher
 
@@ -47,6 +48,31 @@ class Rewrite:
 
     pattern: re.Pattern[str]
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryBackend:
+    """A canary Ingress's Service attached to a primary route, and when it is chosen."""
+
+    namespace: str
+    ingress: str
+    service: str
+    port: int | str
+    backend: BackendKey
+    field: str
+    """Where in the canary Ingress this backend was written, for messages."""
+    header: Selector | None = None
+    query: Selector | None = None
+    cookie: Selector | None = None
+    share: float = 0.0
+    """Probability of being chosen by weight, after the route's canaries were normalised."""
+
+    @property
+    def service_field(self) -> str:
+        """Where in its Ingress the Service of this canary is named."""
+        if self.field == "spec.defaultBackend":
+            return "spec.defaultBackend.service"
+        return f"{self.field}.backend.service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +97,8 @@ class Route:
     rewrite: Rewrite | None = None
     location: re.Pattern[str] | None = None
     """For regex routes: the start-anchored, case-insensitive location pattern."""
+    canaries: tuple[CanaryBackend, ...] = ()
+    """Canary backends sharing this route's traffic, oldest canary Ingress first."""
 
     @property
     def is_default_backend(self) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import TYPE_CHECKING
 
 from gateway.proxy.errors import (
@@ -41,13 +42,14 @@ from gateway.proxy.errors import (
 from gateway.proxy.request import IDEMPOTENT, RequestHead, upstream_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.responses import reason as reason_phrase
+from routing.canary import choose_canary
 from routing.globals import GlobalConfig
 from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.upstream import UpstreamConnection
-    from routing.model import Endpoint, Route, Snapshot
+    from routing.model import CanaryBackend, Endpoint, Route, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class Exchange:
         self.early = early
         self.started = self.loop.time()
         self.route: Route | None = None
+        self.target: Route | CanaryBackend | None = None
+        """What serves the request: the route, or the canary chosen for it (labels, balancer)."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
         # request body
@@ -151,11 +155,17 @@ class Exchange:
         route = snapshot.matcher.match(head.host, head.path)
         if route is None:
             return 404
-        self.route = route
+        self.route = self.target = route
         limit = self.config.proxy_body_size
         if limit and head.content_length is not None and head.content_length > limit:
             return 413
         self.endpoints = snapshot.endpoints.get(route.backend, ())
+        if route.canaries:
+            canary = choose_canary(route.canaries, head, random.random)
+            # A canary without ready endpoints falls back to the primary (MSE's behaviour).
+            endpoints = snapshot.endpoints.get(canary.backend, ()) if canary else ()
+            if endpoints:
+                self.target, self.endpoints = canary, endpoints
         if not self.endpoints:
             return 503
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
@@ -163,13 +173,13 @@ class Exchange:
         return 0
 
     async def _forward(self) -> None:
-        assert self.route is not None
+        assert self.target is not None
         config = self.config
         tries = config.proxy_next_upstream_tries or len(self.endpoints)
         tried: set[Endpoint] = set()
         error: UpstreamError | None = None
         while len(tried) < tries and not self.response_started:
-            endpoint = self.down.server.balancer.pick(self.route.backend, self.endpoints, tried)
+            endpoint = self.down.server.balancer.pick(self.target.backend, self.endpoints, tried)
             if endpoint is None:
                 break
             tried.add(endpoint)

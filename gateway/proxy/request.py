@@ -14,6 +14,7 @@ import ipaddress
 import random
 import re
 from functools import lru_cache
+from urllib.parse import unquote_plus
 
 from routing.globals import GlobalConfig
 from routing.paths import normalise_request_path, request_host
@@ -82,7 +83,7 @@ class RequestHead:
         "keep_alive",
         "method",
         "path",
-        "query",
+        "query_string",
         "raw_path",
         "request_id",
         "target",
@@ -110,7 +111,7 @@ class RequestHead:
         """The request path as received (percent-escapes kept): what is forwarded."""
         self.path = ""
         """The normalised path routes are matched against."""
-        self.query = ""
+        self.query_string = ""
         self.content_length: int | None = None
         self.chunked = False
         self.expect_continue = False
@@ -120,6 +121,33 @@ class RequestHead:
     def has_body(self) -> bool:
         """Whether a body follows the head."""
         return self.chunked or bool(self.content_length)
+
+    # --- what canary selectors and match conditions read (`routing.canary.RequestAttributes`)
+    def header(self, name: str) -> str | None:
+        """The first value of a header, by case-insensitive name (nginx's `$http_<name>`)."""
+        value = _header(self, name.lower().encode("latin-1"))
+        return value.decode("latin-1") if value is not None else None
+
+    def cookie(self, name: str) -> str | None:
+        """A cookie's value from the Cookie header(s) (nginx's `$cookie_<name>`: the name is
+        compared without regard to case)."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.headers:
+            if key.lower() != b"cookie":
+                continue
+            for pair in value.split(b";"):
+                cookie_name, eq, cookie_value = pair.strip().partition(b"=")
+                if eq and cookie_name.lower() == wanted:
+                    return cookie_value.strip().decode("latin-1")
+        return None
+
+    def query(self, name: str) -> str | None:
+        """The first value of a query parameter, percent-decoded (nginx's `$arg_<name>`)."""
+        for pair in self.query_string.split("&"):
+            key, eq, value = pair.partition("=")
+            if eq and unquote_plus(key) == name:
+                return unquote_plus(value)
+        return None
 
 
 def check(head: RequestHead, max_uri: int) -> int:
@@ -206,7 +234,7 @@ def _check_target(head: RequestHead) -> int:
     normalised = normalise_request_path(path)
     if normalised is None:
         return 400
-    head.raw_path, head.path, head.query = path, normalised, query
+    head.raw_path, head.path, head.query_string = path, normalised, query
     return 0
 
 
@@ -333,4 +361,4 @@ def _target(head: RequestHead, path: str | None) -> str:
             lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogateescape")),
             path,
         )
-    return f"{base}?{head.query}" if head.query else base
+    return f"{base}?{head.query_string}" if head.query_string else base

@@ -87,7 +87,7 @@ def test_absent_groups_are_none() -> None:
 
 def test_canary_false_is_not_a_canary() -> None:
     assert parse_all({N + "canary": "false"}).config.canary is None  # type: ignore[union-attr]
-    assert parse_all({N + "canary": "true"}).config.canary == Canary(True)  # type: ignore[union-attr]
+    assert parse_all({N + "canary": "true"}).config.canary == Canary()  # type: ignore[union-attr]
 
 
 def test_every_invalid_value_is_reported_with_its_exact_key() -> None:

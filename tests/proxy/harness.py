@@ -211,6 +211,32 @@ def manifests(
     return {"kind": "List", "items": docs}
 
 
+def cluster(
+    ingresses: Iterable[dict[str, Any]], services: dict[str, Iterable[int]]
+) -> dict[str, Any]:
+    """Manifest documents: the given Ingresses, and per Service name a Service (port 80) with one
+    loopback EndpointSlice per upstream port (no ports: a Service without endpoints)."""
+    docs = list(ingresses)
+    for name, ports in services.items():
+        docs.append(
+            {
+                "kind": "Service",
+                "metadata": {"name": name},
+                "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+            }
+        )
+        docs.extend(
+            {
+                "kind": "EndpointSlice",
+                "metadata": {"name": f"{name}-{j}", "labels": {"kubernetes.io/service-name": name}},
+                "ports": [{"name": "http", "port": port}],
+                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+            }
+            for j, port in enumerate(ports)
+        )
+    return {"kind": "List", "items": docs}
+
+
 def _flatten(document: dict[str, Any]) -> list[dict[str, Any]]:
     if document.get("kind") == "List":
         return [d for item in document["items"] for d in _flatten(item)]

@@ -96,8 +96,13 @@ def test_canary_creates_no_routes_and_no_conflicts() -> None:
         ingress("lonely-canary", rule("other", path("/")), annotations=CANARY),
     ]
     snapshot = compile_objects(objects)
-    assert problems(snapshot) == []
+    assert [(p.name, p.code) for p in problems(snapshot)] == [
+        ("lonely-canary", "CanaryWithoutPrimary")
+    ]
     assert [r.ingress for r in snapshot.table.routes] == ["main"]
+    # an older canary still attaches to the newer primary
+    [route] = snapshot.table.routes
+    assert [c.ingress for c in route.canaries] == ["canary"]
 
 
 @pytest.mark.parametrize(
