@@ -9,7 +9,8 @@ Steps, in order:
    Canary Ingresses create no routes and take no part in conflicts;
 4. `spec.defaultBackend`: for an Ingress without rules it is the default of the any-host virtual
    host (the oldest one wins); with rules, the default of each host this Ingress defined first
-   (reference §4.4, ingress-nginx's behaviour);
+   (reference §4.4, ingress-nginx's behaviour); then `from-to-www-redirect` adds a redirecting
+   catch-all for the other spelling of a host that no rule serves;
 5. canary Ingresses, oldest first, attach to the route with the same host, path and pathType
    (their `spec.defaultBackend` to the default route of their hosts); a rule with no such route
    is a warning. Each route's weights are then normalised;
@@ -26,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from annotations.redirect import Redirect, Redirects, url_template
 from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
 from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
@@ -125,6 +127,8 @@ class _TableBuilder:
             assert patterns is not None
             rewrite = Rewrite(patterns[1], rewrite_config.target)
         route = _route(admitted, host, path.path, kind, path.backend, i, j)
+        if admitted.config.redirect is not None:
+            route = replace(route, redirects=admitted.config.redirect)
         if rewrite is not None or kind == "regex":
             location = patterns[0] if kind == "regex" and patterns else None
             route = replace(route, rewrite=rewrite, location=location)
@@ -162,6 +166,30 @@ class _TableBuilder:
                 )
             if not matched:
                 self._unmatched(admitted, "spec.defaultBackend", "the default backend")
+
+    def add_www_redirects(self) -> None:
+        """`from-to-www-redirect`: the other spelling of each rule host redirects to it, unless
+        some rule serves that name itself (ingress-nginx's redirect servers)."""
+        for route in list(self.claimed.values()):
+            redirects = route.redirects
+            host = route.host
+            if redirects is None or not redirects.from_to_www or not host or "*" in host:
+                continue
+            other = host[4:] if host.startswith("www.") else f"www.{host}"
+            if other in self.hosts:
+                continue
+            self.hosts.add(other)
+            target = Redirect(None, url_template(f"$scheme://{host}$request_uri"))
+            self.claimed[(other, "prefix", "/")] = replace(
+                route,
+                host=other,
+                path="/",
+                match="prefix",
+                rewrite=None,
+                location=None,
+                canaries=(),
+                redirects=Redirects(redirect=target),
+            )
 
     def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
         meta = admitted.source.meta
@@ -314,6 +342,7 @@ def compile_routes(
     for admitted in ours:
         if not admitted.is_canary:
             builder.add(admitted)
+    builder.add_www_redirects()
     for admitted in ours:
         if admitted.is_canary:
             builder.attach_canary(admitted)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
+from annotations.redirect import Redirects
 from routing.model import BackendKey, CanaryBackend, Endpoint, Route
 from routing.problems import Problem
 
@@ -29,6 +30,19 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         route.index,
         rewrite.target if rewrite else None,
         [_canary_fields(c) for c in route.canaries],
+        _redirect_fields(route.redirects),
+    )
+
+
+def _redirect_fields(redirects: Redirects | None) -> object:
+    if redirects is None:
+        return None
+    redirect = redirects.redirect
+    return (
+        (redirect.code, redirect.location.text) if redirect else None,
+        redirects.app_root,
+        redirects.use_port,
+        redirects.relative,
     )
 
 

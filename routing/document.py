@@ -25,6 +25,12 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
     }
     if route.rewrite is not None:
         entry["rewrite_target"] = route.rewrite.target
+    redirects = route.redirects
+    if redirects is not None and redirects.redirect is not None:
+        code = redirects.redirect.code or snapshot.config.http_redirect_code
+        entry["redirect"] = {"code": code, "location": redirects.redirect.location.text}
+    if redirects is not None and redirects.app_root is not None:
+        entry["app_root"] = redirects.app_root
     if route.canaries:
         entry["canaries"] = [_canary_entry(c, snapshot) for c in route.canaries]
     return entry

@@ -43,6 +43,14 @@ def next_upstream(raw: str) -> tuple[str, ...]:
     return items
 
 
+def redirect_code(raw: str) -> int:
+    """`http-redirect-code`: one of the statuses ingress-nginx allows."""
+    code = count(raw)
+    if code not in (301, 302, 307, 308):
+        raise ValueError(f"{raw!r}: use 301, 302, 307 or 308")
+    return code
+
+
 def header_buffers(raw: str) -> tuple[int, int]:
     """`large-client-header-buffers`: ``NUMBER SIZE`` as in nginx, e.g. ``4 8k``."""
     parts = raw.split()
@@ -76,6 +84,7 @@ class GlobalConfig:
     proxy_next_upstream: tuple[str, ...] = ("error", "timeout")
     proxy_next_upstream_tries: int = 3
     disable_access_log: bool = False
+    http_redirect_code: int = 308
 
     @property
     def max_head_bytes(self) -> int:
@@ -208,6 +217,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Tries per request, the first included; 0 = one per endpoint.",
     ),
     Setting("disable-access-log", boolean, "bool", "Stop writing the JSON access log."),
+    Setting(
+        "http-redirect-code",
+        redirect_code,
+        "301, 302, 307 or 308",
+        "Status of the redirects the gateway makes for `from-to-www-redirect`.",
+    ),
 )
 
 

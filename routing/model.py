@@ -28,6 +28,7 @@ from routing.problems import Problem
 
 if TYPE_CHECKING:
     from annotations.canary import Selector
+    from annotations.redirect import Redirects
     from routing.globals import GlobalConfig
     from routing.match import Matcher
 
@@ -99,6 +100,8 @@ class Route:
     """For regex routes: the start-anchored, case-insensitive location pattern."""
     canaries: tuple[CanaryBackend, ...] = ()
     """Canary backends sharing this route's traffic, oldest canary Ingress first."""
+    redirects: Redirects | None = None
+    """Redirects the gateway answers itself for this route (`routing.redirect`)."""
 
     @property
     def is_default_backend(self) -> bool:

@@ -44,6 +44,7 @@ from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.responses import reason as reason_phrase
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
+from routing.redirect import RequestLine, redirect_for
 from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class Exchange:
         self.route: Route | None = None
         self.target: Route | CanaryBackend | None = None
         """What serves the request: the route, or the canary chosen for it (labels, balancer)."""
+        self.location: str | None = None
+        """`Location` of a redirect the gateway answers itself."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
         # request body
@@ -159,6 +162,13 @@ class Exchange:
         limit = self.config.proxy_body_size
         if limit and head.content_length is not None and head.content_length > limit:
             return 413
+        if route.redirects is not None:
+            answer = redirect_for(
+                route.redirects, self._request_line(), self.config.http_redirect_code
+            )
+            if answer is not None:
+                status, self.location = answer
+                return status
         self.endpoints = snapshot.endpoints.get(route.backend, ())
         if route.canaries:
             canary = choose_canary(route.canaries, head, random.random)
@@ -171,6 +181,18 @@ class Exchange:
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
         self._upstream_head, self.client_ip = upstream_head(head, self.down.peer, self.config, path)
         return 0
+
+    def _request_line(self) -> RequestLine:
+        head, peer = self.head, self.down.peer
+        return RequestLine(
+            scheme=peer.scheme,
+            host=head.host,
+            http_host=head.host_header.decode("latin-1"),
+            server_port=peer.server_port,
+            uri=head.path,
+            raw_path=head.raw_path,
+            args=head.query_string,
+        )
 
     async def _forward(self) -> None:
         assert self.target is not None
@@ -492,6 +514,7 @@ class Exchange:
             close=not keep,
             request_id=self.head.request_id,
             head_only=self.head.method == "HEAD",
+            extra=(("Location", self.location),) if self.location is not None else (),
         )
         self.bytes_sent = len(response)
         self.down.write(response)
