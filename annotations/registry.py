@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from annotations import canary, redirect, rewrite, snippets
+from annotations import canary, headers, redirect, rewrite, snippets
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
 
@@ -37,6 +37,7 @@ GROUPS: tuple[Group, ...] = (
     _group("canary", canary),
     _group("rewrite", rewrite),
     _group("redirect", redirect),
+    _group("headers", headers),
     _group("snippets", snippets),
 )
 
@@ -51,6 +52,7 @@ class IngressAnnotations:
     canary: canary.Canary | None = None
     rewrite: rewrite.Rewrite | None = None
     redirect: redirect.Redirects | None = None
+    headers: headers.HeaderControl | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

@@ -17,8 +17,9 @@ Steps, in order:
 6. sort each host's routes in precedence order and build the `Matcher`;
 7. resolve the endpoints of every backend the routes (and their canaries) name.
 
-Steps 1-6 depend only on Ingresses, IngressClasses and settings. When those are unchanged since
-the previous snapshot, its route table and matcher are reused and only step 6 runs.
+Steps 1-6 depend only on Ingresses, IngressClasses, ConfigMaps (`custom-headers`) and settings.
+When those are unchanged since the previous snapshot, its route table and matcher are reused
+and only step 7 runs.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from annotations.headers import header_name, header_value
 from annotations.redirect import Redirect, Redirects, url_template
 from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
 from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
 from routing.endpoints import EndpointIndex, Resolution
 from routing.globals import GlobalConfig, parse_global_config
+from routing.headers import HeaderPolicy, header_policy
 from routing.match import Matcher
 from routing.model import (
     BackendKey,
@@ -48,7 +51,7 @@ from routing.model import (
 from routing.paths import prefix_key
 from routing.problems import Problem
 from routing.references import global_configmap
-from routing.sources import IngressClass, IngressPath, ServiceBackendRef
+from routing.sources import ConfigMap, IngressClass, IngressPath, ServiceBackendRef
 from routing.state import ClusterState
 
 
@@ -89,7 +92,9 @@ _EXACT, _PREFIX, _REGEX, _CATCH_ALL, _DEFAULT = range(5)
 class _TableBuilder:
     """Accumulates routes Ingress by Ingress, oldest first, settling conflicts on the way."""
 
-    def __init__(self) -> None:
+    def __init__(self, configmaps: Sequence[ConfigMap] = ()) -> None:
+        self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
+        self.policies: dict[tuple[str, str], HeaderPolicy | None] = {}
         self.claimed: dict[tuple[str, MatchKind, str], Route] = {}
         self.by_rule: dict[tuple[str, str, str], tuple[str, MatchKind, str]] = {}
         """(host, path, pathType) as written → the claim of the route it made."""
@@ -126,9 +131,9 @@ class _TableBuilder:
         if rewrite_config and rewrite_config.target and rewrite_config.target != path.path:
             assert patterns is not None
             rewrite = Rewrite(patterns[1], rewrite_config.target)
-        route = _route(admitted, host, path.path, kind, path.backend, i, j)
-        if admitted.config.redirect is not None:
-            route = replace(route, redirects=admitted.config.redirect)
+        route = self._with_policies(
+            _route(admitted, host, path.path, kind, path.backend, i, j), admitted
+        )
         if rewrite is not None or kind == "regex":
             location = patterns[0] if kind == "regex" and patterns else None
             route = replace(route, rewrite=rewrite, location=location)
@@ -138,6 +143,68 @@ class _TableBuilder:
             self.problems.append(_conflict(route, path, winner))
         else:
             self.by_rule.setdefault((host, path.path, path.path_type), claim)
+
+    def _with_policies(self, route: Route, admitted: AdmittedIngress) -> Route:
+        """The route with its Ingress's redirect and header settings."""
+        config = admitted.config
+        policy = self._header_policy(admitted)
+        if config.redirect is None and policy is None:
+            return route
+        return replace(route, redirects=config.redirect, headers=policy)
+
+    def _header_policy(self, admitted: AdmittedIngress) -> HeaderPolicy | None:
+        """One compiled policy per Ingress, with its `custom-headers` ConfigMap's data."""
+        meta = admitted.source.meta
+        ref = (meta.namespace, meta.name)
+        if ref not in self.policies:
+            control = admitted.config.headers
+            policy = None
+            if control is not None:
+                custom = None
+                if control.custom_headers is not None:
+                    custom = self._custom_headers(admitted, control.custom_headers)
+                policy = header_policy(control, custom)
+            self.policies[ref] = policy
+        return self.policies[ref]
+
+    def _custom_headers(
+        self, admitted: AdmittedIngress, ref: tuple[str | None, str]
+    ) -> dict[str, str]:
+        """The valid entries of the `custom-headers` ConfigMap; the rest are warnings."""
+        meta = admitted.source.meta
+        namespace, name = ref[0] or meta.namespace, ref[1]
+        field = "metadata.annotations[custom-headers]"
+        data = self.configmaps.get((namespace, name))
+        if data is None:
+            self.problems.append(
+                Problem(
+                    "Ingress",
+                    meta.namespace,
+                    meta.name,
+                    field,
+                    f"ConfigMap {namespace}/{name} does not exist; no custom headers are added",
+                    "warning",
+                    "MissingConfigMap",
+                )
+            )
+            return {}
+        headers = {}
+        for key, value in sorted(data.items()):
+            try:
+                headers[header_name(key)] = header_value(value)
+            except ValueError as err:
+                self.problems.append(
+                    Problem(
+                        "Ingress",
+                        meta.namespace,
+                        meta.name,
+                        field,
+                        f"ConfigMap {namespace}/{name} key {key!r}: {err}; that header is skipped",
+                        "warning",
+                        "InvalidConfigMap",
+                    )
+                )
+        return headers
 
     def attach_canary(self, admitted: AdmittedIngress) -> None:
         """Attach a canary Ingress's backends to the primary routes it names (reference §3.1)."""
@@ -212,7 +279,8 @@ class _TableBuilder:
         used = False
         for host in hosts:
             if host not in self.defaults:
-                self.defaults[host] = _route(admitted, host, "/", "prefix", backend, -1, -1)
+                route = _route(admitted, host, "/", "prefix", backend, -1, -1)
+                self.defaults[host] = self._with_policies(route, admitted)
                 used = True
         if not used:
             meta = admitted.source.meta
@@ -334,10 +402,11 @@ def compile_routes(
     ingresses: Sequence[AdmittedIngress],
     classes: Sequence[IngressClass],
     settings: CompileSettings,
+    configmaps: Sequence[ConfigMap] = (),
 ) -> tuple[RouteTable, Matcher]:
-    """Steps 1-5: the route table and its matcher."""
+    """Steps 1-6: the route table and its matcher (`configmaps` for `custom-headers`)."""
     selector = ClassSelector(classes, settings.classes)
-    builder = _TableBuilder()
+    builder = _TableBuilder(configmaps)
     ours = ingress_order(a for a in ingresses if selector.is_ours(a.source))
     for admitted in ours:
         if not admitted.is_canary:
@@ -398,11 +467,13 @@ def compile_snapshot(
 ) -> Snapshot:
     """Compile a whole snapshot, reusing `previous`'s route table when its inputs are equal."""
     settings = settings or CompileSettings()
-    inputs = (state.ingresses, state.ingress_classes, settings)
+    inputs = (state.ingresses, state.ingress_classes, settings, state.configmaps)
     if previous is not None and previous.inputs == inputs:
         table, matcher = previous.table, previous.matcher
     else:
-        table, matcher = compile_routes(state.ingresses, state.ingress_classes, settings)
+        table, matcher = compile_routes(
+            state.ingresses, state.ingress_classes, settings, state.configmaps
+        )
     endpoints, endpoint_problems = _resolve(state, table.routes)
     config, config_problems = _global_config(state, settings, previous)
     secret_problems = _tls_secret_problems(state, table.ingresses)

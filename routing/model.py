@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from annotations.canary import Selector
     from annotations.redirect import Redirects
     from routing.globals import GlobalConfig
+    from routing.headers import HeaderPolicy
     from routing.match import Matcher
 
 BackendKey = NewType("BackendKey", str)
@@ -102,6 +103,8 @@ class Route:
     """Canary backends sharing this route's traffic, oldest canary Ingress first."""
     redirects: Redirects | None = None
     """Redirects the gateway answers itself for this route (`routing.redirect`)."""
+    headers: HeaderPolicy | None = None
+    """Header changes for this route's requests and responses (`routing.headers`)."""
 
     @property
     def is_default_backend(self) -> bool:

@@ -44,6 +44,7 @@ from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.responses import reason as reason_phrase
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
+from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location
 from routing.redirect import RequestLine, redirect_for
 from routing.rewrite import rewrite_path
 
@@ -179,7 +180,9 @@ class Exchange:
         if not self.endpoints:
             return 503
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
-        self._upstream_head, self.client_ip = upstream_head(head, self.down.peer, self.config, path)
+        self._upstream_head, self.client_ip = upstream_head(
+            head, self.down.peer, self.config, path, route.headers
+        )
         return 0
 
     def _request_line(self) -> RequestLine:
@@ -351,6 +354,11 @@ class Exchange:
         for name, value in headers:
             if name.lower() == b"connection":
                 nominated = frozenset(t.strip().lower() for t in value.split(b","))
+        policy = self.route.headers if self.route is not None else None
+        if policy is not None:
+            nominated = nominated | policy.response_drop
+            if policy.rewrites_response_values:
+                headers = [(name, _rewrite_value(policy, name, value)) for name, value in headers]
         lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason.strip() or reason_phrase(status).encode())]
         length: bytes | None = None
         encoding: bytes | None = None
@@ -379,6 +387,8 @@ class Exchange:
             self.close_delimited = encoding is None
         if not request_id:
             lines.append(b"X-Request-ID: " + self.head.request_id.encode() + b"\r\n")
+        if policy is not None:
+            lines.append(policy.response_lines)
         if not self.request_complete:
             self.close_after = True  # the pod answered before the body ended: cannot resync
         keep = self.down.keeps_alive(self)
@@ -518,6 +528,17 @@ class Exchange:
         )
         self.bytes_sent = len(response)
         self.down.write(response)
+
+
+def _rewrite_value(policy: HeaderPolicy, name: bytes, value: bytes) -> bytes:
+    """`proxy-cookie-*` and `proxy-redirect-*` on one response header."""
+    lower = name.lower()
+    if lower == b"set-cookie" and (policy.cookie_domain or policy.cookie_path):
+        return rewrite_cookie(policy, value.decode("latin-1")).encode("latin-1")
+    if lower in (b"location", b"refresh") and policy.redirect is not None:
+        text = rewrite_location(policy, lower.decode(), value.decode("latin-1"))
+        return text.encode("latin-1")
+    return value
 
 
 def _join(previous: str, value: str) -> str:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from urllib.parse import unquote_plus
 
 from routing.globals import GlobalConfig
+from routing.headers import HeaderPolicy
 from routing.paths import normalise_request_path, request_host
 
 # Removed before forwarding, whatever `Connection` says (RFC 9110 §7.6.1, httpoxy's `Proxy`).
@@ -292,16 +293,21 @@ def upstream_head(
     peer: Peer,
     config: GlobalConfig,
     path: str | None,
+    policy: HeaderPolicy | None = None,
 ) -> tuple[bytes, str]:
     """The request head to send upstream and the client address (for logs).
 
-    `path` is the rewritten path when a rewrite applies (re-encoded here), else None.
+    `path` is the rewritten path when a rewrite applies (re-encoded here), else None; `policy`
+    is the route's header control.
     """
     client, trusted = client_address(head, peer, config)
     nominated = _nominated(head)
+    if policy is not None:
+        nominated = nominated | policy.request_drop
+    host = policy.host if policy is not None and policy.host is not None else head.host_header
     out = [
         f"{head.method} {_target(head, path)} HTTP/1.1\r\n".encode("latin-1"),
-        b"Host: " + head.host_header + b"\r\n",
+        b"Host: " + host + b"\r\n",
     ]
     incoming: dict[bytes, bytes] = {}
     for name, value in head.headers:
@@ -332,6 +338,8 @@ def upstream_head(
             f"X-Forwarded-Proto: {kept(b'x-forwarded-proto', peer.scheme)}\r\n"
         ).encode("latin-1")
     )
+    if policy is not None:
+        out.append(policy.request_lines)
     if head.chunked:
         out.append(b"Transfer-Encoding: chunked\r\n")
     elif head.content_length is not None:
