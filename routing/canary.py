@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from annotations.canary import Selector
 from routing.model import CanaryBackend
 
 
@@ -34,6 +35,31 @@ class RequestAttributes(Protocol):
     def query(self, name: str) -> str | None: ...
 
 
+Lookup = Callable[[str], str | None]
+Selectors = tuple[tuple[Selector | None, Lookup], ...]
+
+
+def _header_level(canary: CanaryBackend, request: RequestAttributes) -> Selectors:
+    return ((canary.header, request.header), (canary.query, request.query))
+
+
+def _cookie_level(canary: CanaryBackend, request: RequestAttributes) -> Selectors:
+    return ((canary.cookie, request.cookie),)
+
+
+def _verdict(selectors: Selectors) -> bool | None:
+    """The first decided verdict of one canary's selectors on one level (None: undecided)."""
+    for selector, lookup in selectors:
+        if selector is None:
+            continue
+        actual = lookup(selector.name)
+        if actual is not None:
+            verdict = selector.verdict(actual)
+            if verdict is not None:
+                return verdict
+    return None
+
+
 def choose_canary(
     canaries: Sequence[CanaryBackend],
     request: RequestAttributes,
@@ -41,31 +67,15 @@ def choose_canary(
 ) -> CanaryBackend | None:
     """The canary that serves this request, or None for the primary. `draw` is in [0, 1)."""
     ruled_out: list[CanaryBackend] = []
-    for canary in canaries:
-        for selector, lookup in ((canary.header, request.header), (canary.query, request.query)):
-            if selector is None:
+    for level in (_header_level, _cookie_level):
+        for canary in canaries:
+            if canary in ruled_out:
                 continue
-            actual = lookup(selector.name)
-            if actual is None:
-                continue
-            verdict = selector.verdict(actual)
+            verdict = _verdict(level(canary, request))
             if verdict:
                 return canary
             if verdict is False:
                 ruled_out.append(canary)
-                break
-    for canary in canaries:
-        selector = canary.cookie
-        if selector is None or canary in ruled_out:
-            continue
-        actual = request.cookie(selector.name)
-        if actual is None:
-            continue
-        verdict = selector.verdict(actual)
-        if verdict:
-            return canary
-        if verdict is False:
-            ruled_out.append(canary)
     point = draw()
     for canary in canaries:
         if canary.share <= 0.0:

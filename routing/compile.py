@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from annotations import find
 from annotations.headers import header_name, header_value
 from annotations.redirect import Redirect, Redirects, url_template
 from routing.admission import AdmittedIngress
@@ -144,6 +145,12 @@ class _TableBuilder:
         else:
             self.by_rule.setdefault((host, path.path, path.path_type), claim)
 
+    def _warn(self, admitted: AdmittedIngress, field: str, reason: str, code: str) -> None:
+        meta = admitted.source.meta
+        self.problems.append(
+            Problem("Ingress", meta.namespace, meta.name, field, reason, "warning", code)
+        )
+
     def _with_policies(self, route: Route, admitted: AdmittedIngress) -> Route:
         """The route with its Ingress's redirect and header settings."""
         config = admitted.config
@@ -173,37 +180,20 @@ class _TableBuilder:
         """The valid entries of the `custom-headers` ConfigMap; the rest are warnings."""
         meta = admitted.source.meta
         namespace, name = ref[0] or meta.namespace, ref[1]
-        field = "metadata.annotations[custom-headers]"
+        found = find(meta.annotations or {}, "custom-headers")
+        field = f"metadata.annotations[{found[0] if found else 'custom-headers'}]"
         data = self.configmaps.get((namespace, name))
         if data is None:
-            self.problems.append(
-                Problem(
-                    "Ingress",
-                    meta.namespace,
-                    meta.name,
-                    field,
-                    f"ConfigMap {namespace}/{name} does not exist; no custom headers are added",
-                    "warning",
-                    "MissingConfigMap",
-                )
-            )
+            reason = f"ConfigMap {namespace}/{name} does not exist; no custom headers are added"
+            self._warn(admitted, field, reason, "MissingConfigMap")
             return {}
         headers = {}
         for key, value in sorted(data.items()):
             try:
                 headers[header_name(key)] = header_value(value)
             except ValueError as err:
-                self.problems.append(
-                    Problem(
-                        "Ingress",
-                        meta.namespace,
-                        meta.name,
-                        field,
-                        f"ConfigMap {namespace}/{name} key {key!r}: {err}; that header is skipped",
-                        "warning",
-                        "InvalidConfigMap",
-                    )
-                )
+                reason = f"ConfigMap {namespace}/{name} key {key!r}: {err}; that header is skipped"
+                self._warn(admitted, field, reason, "InvalidConfigMap")
         return headers
 
     def attach_canary(self, admitted: AdmittedIngress) -> None:
@@ -259,19 +249,11 @@ class _TableBuilder:
             )
 
     def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
-        meta = admitted.source.meta
-        self.problems.append(
-            Problem(
-                "Ingress",
-                meta.namespace,
-                meta.name,
-                field,
-                f"canary for {what}, but no non-canary Ingress serves it with the same host, "
-                "path and pathType; it receives no traffic",
-                "warning",
-                "CanaryWithoutPrimary",
-            )
+        reason = (
+            f"canary for {what}, but no non-canary Ingress serves it with the same host, "
+            "path and pathType; it receives no traffic"
         )
+        self._warn(admitted, field, reason, "CanaryWithoutPrimary")
 
     def _add_default(
         self, admitted: AdmittedIngress, backend: ServiceBackendRef, hosts: list[str]
@@ -283,19 +265,11 @@ class _TableBuilder:
                 self.defaults[host] = self._with_policies(route, admitted)
                 used = True
         if not used:
-            meta = admitted.source.meta
-            self.problems.append(
-                Problem(
-                    "Ingress",
-                    meta.namespace,
-                    meta.name,
-                    "spec.defaultBackend",
-                    "is not used: the hosts of this Ingress (or, without rules, the default "
-                    "server) already have a default backend from an older Ingress",
-                    "warning",
-                    "UnusedDefaultBackend",
-                )
+            reason = (
+                "is not used: the hosts of this Ingress (or, without rules, the default "
+                "server) already have a default backend from an older Ingress"
             )
+            self._warn(admitted, "spec.defaultBackend", reason, "UnusedDefaultBackend")
 
     def routes(self) -> tuple[Route, ...]:
         """Every route, hosts in a stable order, each host's routes in precedence order."""

@@ -184,22 +184,7 @@ def manifests(
                 "spec": {"ingressClassName": "gateway", "rules": [rule]},
             }
         )
-        docs.append(
-            {
-                "kind": "Service",
-                "metadata": {"name": name},
-                "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-            }
-        )
-        docs.extend(
-            {
-                "kind": "EndpointSlice",
-                "metadata": {"name": f"{name}-{j}", "labels": {"kubernetes.io/service-name": name}},
-                "ports": [{"name": "http", "port": port}],
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
-            }
-            for j, port in enumerate(ports)
-        )
+        docs.extend(_service(name, ports))
     if configmap is not None:
         docs.append(
             {
@@ -211,6 +196,27 @@ def manifests(
     return {"kind": "List", "items": docs}
 
 
+def _service(name: str, ports: Iterable[int]) -> list[dict[str, Any]]:
+    """A Service (port 80) with one loopback EndpointSlice per upstream port."""
+    docs: list[dict[str, Any]] = [
+        {
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        }
+    ]
+    docs.extend(
+        {
+            "kind": "EndpointSlice",
+            "metadata": {"name": f"{name}-{j}", "labels": {"kubernetes.io/service-name": name}},
+            "ports": [{"name": "http", "port": port}],
+            "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+        }
+        for j, port in enumerate(ports)
+    )
+    return docs
+
+
 def cluster(
     ingresses: Iterable[dict[str, Any]], services: dict[str, Iterable[int]]
 ) -> dict[str, Any]:
@@ -218,22 +224,7 @@ def cluster(
     loopback EndpointSlice per upstream port (no ports: a Service without endpoints)."""
     docs = list(ingresses)
     for name, ports in services.items():
-        docs.append(
-            {
-                "kind": "Service",
-                "metadata": {"name": name},
-                "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-            }
-        )
-        docs.extend(
-            {
-                "kind": "EndpointSlice",
-                "metadata": {"name": f"{name}-{j}", "labels": {"kubernetes.io/service-name": name}},
-                "ports": [{"name": "http", "port": port}],
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
-            }
-            for j, port in enumerate(ports)
-        )
+        docs.extend(_service(name, ports))
     return {"kind": "List", "items": docs}
 
 
