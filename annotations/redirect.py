@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from annotations._fields import Field, is_set, value_of
 from annotations._validators import boolean, count, text, uri_path
@@ -192,18 +193,23 @@ def parse(annotations: Mapping[str, str]) -> Redirects | None:
     """The redirect settings, or None when no key of this group is set."""
     if not is_set(annotations, *FIELDS):
         return None
+
+    # Every key is validated, also those the chosen redirect does not use.
     values = {field.name: value_of(annotations, field) for field in FIELDS}
+
+    def get(field: Field) -> Any:
+        return values[field.name]
+
     redirect = None
-    if isinstance(values[TEMPORAL.name], UrlTemplate):
-        redirect = Redirect(values[TEMPORAL_CODE.name], values[TEMPORAL.name])  # type: ignore[arg-type]
-    elif isinstance(values[PERMANENT.name], UrlTemplate):
-        redirect = Redirect(values[PERMANENT_CODE.name], values[PERMANENT.name])  # type: ignore[arg-type]
-    app_root = values[APP_ROOT.name]
-    assert app_root is None or isinstance(app_root, str)
+    temporal, permanent = get(TEMPORAL), get(PERMANENT)
+    if temporal is not None:
+        redirect = Redirect(get(TEMPORAL_CODE), temporal)
+    elif permanent is not None:
+        redirect = Redirect(get(PERMANENT_CODE), permanent)
     return Redirects(
         redirect=redirect,
-        app_root=app_root,
-        from_to_www=values[FROM_TO_WWW.name] is True,
-        use_port=values[USE_PORT.name] is True,
-        relative=values[RELATIVE.name] is True,
+        app_root=get(APP_ROOT),
+        from_to_www=get(FROM_TO_WWW),
+        use_port=get(USE_PORT),
+        relative=get(RELATIVE),
     )

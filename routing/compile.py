@@ -24,6 +24,7 @@ and only step 7 runs.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -132,12 +133,8 @@ class _TableBuilder:
         if rewrite_config and rewrite_config.target and rewrite_config.target != path.path:
             assert patterns is not None
             rewrite = Rewrite(patterns[1], rewrite_config.target)
-        route = self._with_policies(
-            _route(admitted, host, path.path, kind, path.backend, i, j), admitted
-        )
-        if rewrite is not None or kind == "regex":
-            location = patterns[0] if kind == "regex" and patterns else None
-            route = replace(route, rewrite=rewrite, location=location)
+        location = patterns[0] if kind == "regex" and patterns else None
+        route = self._route(admitted, host, path.path, kind, path.backend, i, j, rewrite, location)
         claim = (host, kind, key)
         winner = self.claimed.setdefault(claim, route)
         if winner is not route:
@@ -145,19 +142,42 @@ class _TableBuilder:
         else:
             self.by_rule.setdefault((host, path.path, path.path_type), claim)
 
+    def _route(
+        self,
+        admitted: AdmittedIngress,
+        host: str,
+        path: str,
+        kind: MatchKind,
+        backend: ServiceBackendRef,
+        rule: int,
+        index: int,
+        rewrite: Rewrite | None = None,
+        location: re.Pattern[str] | None = None,
+    ) -> Route:
+        """One route of `admitted`, with its Ingress's redirect and header settings."""
+        meta = admitted.source.meta
+        return Route(
+            host=host,
+            path=path,
+            match=kind,
+            namespace=meta.namespace,
+            ingress=meta.name,
+            service=backend.service,
+            port=backend.port,
+            backend=backend_key(meta.namespace, backend.service, backend.port),
+            rule=rule,
+            index=index,
+            rewrite=rewrite,
+            location=location,
+            redirects=admitted.config.redirect,
+            headers=self._header_policy(admitted),
+        )
+
     def _warn(self, admitted: AdmittedIngress, field: str, reason: str, code: str) -> None:
         meta = admitted.source.meta
         self.problems.append(
             Problem("Ingress", meta.namespace, meta.name, field, reason, "warning", code)
         )
-
-    def _with_policies(self, route: Route, admitted: AdmittedIngress) -> Route:
-        """The route with its Ingress's redirect and header settings."""
-        config = admitted.config
-        policy = self._header_policy(admitted)
-        if config.redirect is None and policy is None:
-            return route
-        return replace(route, redirects=config.redirect, headers=policy)
 
     def _header_policy(self, admitted: AdmittedIngress) -> HeaderPolicy | None:
         """One compiled policy per Ingress, with its `custom-headers` ConfigMap's data."""
@@ -246,6 +266,7 @@ class _TableBuilder:
                 location=None,
                 canaries=(),
                 redirects=Redirects(redirect=target),
+                headers=None,
             )
 
     def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
@@ -261,8 +282,7 @@ class _TableBuilder:
         used = False
         for host in hosts:
             if host not in self.defaults:
-                route = _route(admitted, host, "/", "prefix", backend, -1, -1)
-                self.defaults[host] = self._with_policies(route, admitted)
+                self.defaults[host] = self._route(admitted, host, "/", "prefix", backend, -1, -1)
                 used = True
         if not used:
             reason = (
@@ -281,30 +301,6 @@ class _TableBuilder:
         for host in sorted(by_host, key=lambda h: (h == "", h.startswith("*."), h)):
             ordered.extend(route for _, route in sorted(by_host[host], key=lambda p: p[0]))
         return tuple(ordered)
-
-
-def _route(
-    admitted: AdmittedIngress,
-    host: str,
-    path: str,
-    kind: MatchKind,
-    backend: ServiceBackendRef,
-    rule: int,
-    index: int,
-) -> Route:
-    meta = admitted.source.meta
-    return Route(
-        host=host,
-        path=path,
-        match=kind,
-        namespace=meta.namespace,
-        ingress=meta.name,
-        service=backend.service,
-        port=backend.port,
-        backend=backend_key(meta.namespace, backend.service, backend.port),
-        rule=rule,
-        index=index,
-    )
 
 
 def _with_canary(
@@ -441,13 +437,12 @@ def compile_snapshot(
 ) -> Snapshot:
     """Compile a whole snapshot, reusing `previous`'s route table when its inputs are equal."""
     settings = settings or CompileSettings()
-    inputs = (state.ingresses, state.ingress_classes, settings, state.configmaps)
+    custom = _custom_header_configmaps(state)
+    inputs = (state.ingresses, state.ingress_classes, settings, custom)
     if previous is not None and previous.inputs == inputs:
         table, matcher = previous.table, previous.matcher
     else:
-        table, matcher = compile_routes(
-            state.ingresses, state.ingress_classes, settings, state.configmaps
-        )
+        table, matcher = compile_routes(state.ingresses, state.ingress_classes, settings, custom)
     endpoints, endpoint_problems = _resolve(state, table.routes)
     config, config_problems = _global_config(state, settings, previous)
     secret_problems = _tls_secret_problems(state, table.ingresses)
@@ -466,6 +461,20 @@ def compile_snapshot(
         table.digest, endpoints_digest(endpoints), problems_digest(problems), repr(config)
     )
     return Snapshot(table, matcher, endpoints, config, problems, digest, inputs)
+
+
+def _custom_header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
+    """The ConfigMaps some Ingress names in `custom-headers`: the only ones routes depend on, so
+    that an edit of the global ConfigMap does not recompile the route table."""
+    named = set()
+    for admitted in state.ingresses:
+        control = admitted.config.headers
+        if control is not None and control.custom_headers is not None:
+            namespace, name = control.custom_headers
+            named.add((namespace or admitted.source.meta.namespace, name))
+    if not named:
+        return ()
+    return tuple(c for c in state.configmaps if (c.meta.namespace, c.meta.name) in named)
 
 
 def _tls_secret_problems(state: ClusterState, served: frozenset[tuple[str, str]]) -> list[Problem]:

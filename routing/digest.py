@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from annotations.redirect import Redirects
+from routing.headers import HeaderPolicy
 from routing.model import BackendKey, CanaryBackend, Endpoint, Route
 from routing.problems import Problem
 
@@ -31,7 +32,26 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         rewrite.target if rewrite else None,
         [_canary_fields(c) for c in route.canaries],
         _redirect_fields(route.redirects),
+        _header_fields(route.headers),
     )
+
+
+def _header_fields(policy: HeaderPolicy | None) -> object:
+    if policy is None:
+        return None
+    return [
+        text.decode("latin-1") if isinstance(text, bytes) else text
+        for text in (
+            policy.host,
+            sorted(n.decode("latin-1") for n in policy.request_drop),
+            policy.request_lines,
+            sorted(n.decode("latin-1") for n in policy.response_drop),
+            policy.response_lines,
+            policy.cookie_domain,
+            policy.cookie_path,
+            policy.redirect,
+        )
+    ]
 
 
 def _redirect_fields(redirects: Redirects | None) -> object:

@@ -98,17 +98,19 @@ def rewrite_cookie(policy: HeaderPolicy, value: str) -> str:
     return _ATTRIBUTE.sub(attribute, value)
 
 
-def rewrite_location(policy: HeaderPolicy, name: str, value: str) -> str:
-    """A `Location` (or the URL of a `Refresh`) with the `proxy-redirect-from` start replaced."""
+def rewrite_location(policy: HeaderPolicy, url: str) -> str:
+    """A `Location` URL with the `proxy-redirect-from` start replaced by `proxy-redirect-to`."""
     assert policy.redirect is not None
     source, target = policy.redirect
-    if name == "location":
-        return target + value[len(source) :] if value.startswith(source) else value
-    # Refresh: "5; url=http://…"
-    found = re.search(r"url=", value, re.IGNORECASE)
+    return target + url[len(source) :] if url.startswith(source) else url
+
+
+_REFRESH_URL = re.compile(r"url=", re.IGNORECASE)
+
+
+def rewrite_refresh(policy: HeaderPolicy, value: str) -> str:
+    """A `Refresh` value (``5; url=…``) with its URL rewritten as `Location` is."""
+    found = _REFRESH_URL.search(value)
     if found is None:
         return value
-    url = value[found.end() :]
-    if url.startswith(source):
-        return value[: found.end()] + target + url[len(source) :]
-    return value
+    return value[: found.end()] + rewrite_location(policy, value[found.end() :])

@@ -44,7 +44,7 @@ from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.responses import reason as reason_phrase
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
-from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location
+from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location, rewrite_refresh
 from routing.redirect import RequestLine, redirect_for
 from routing.rewrite import rewrite_path
 
@@ -535,9 +535,11 @@ def _rewrite_value(policy: HeaderPolicy, name: bytes, value: bytes) -> bytes:
     lower = name.lower()
     if lower == b"set-cookie" and (policy.cookie_domain or policy.cookie_path):
         return rewrite_cookie(policy, value.decode("latin-1")).encode("latin-1")
-    if lower in (b"location", b"refresh") and policy.redirect is not None:
-        text = rewrite_location(policy, lower.decode(), value.decode("latin-1"))
-        return text.encode("latin-1")
+    if policy.redirect is not None:
+        if lower == b"location":
+            return rewrite_location(policy, value.decode("latin-1")).encode("latin-1")
+        if lower == b"refresh":
+            return rewrite_refresh(policy, value.decode("latin-1")).encode("latin-1")
     return value
 
 

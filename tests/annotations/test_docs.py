@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotations.docs import render
+from annotations.docs import coverage_sentence, render
 from annotations.registry import GROUPS
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "annotations.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "annotations.md"
 
 
 def test_annotations_doc_is_current() -> None:
@@ -22,3 +23,9 @@ def test_every_field_is_documented() -> None:
         for field in group.fields:
             assert f"`{field.name}`" in text
             assert field.doc and field.value_format
+
+
+def test_readme_states_the_current_coverage() -> None:
+    assert coverage_sentence() in (ROOT / "README.md").read_text(encoding="utf-8"), (
+        f"README.md must say: {coverage_sentence()}"
+    )

@@ -6,7 +6,13 @@ import pytest
 
 from annotations import PREFIXES, parse_all
 from annotations.headers import HeaderControl
-from routing.headers import HeaderPolicy, header_policy, rewrite_cookie, rewrite_location
+from routing.headers import (
+    HeaderPolicy,
+    header_policy,
+    rewrite_cookie,
+    rewrite_location,
+    rewrite_refresh,
+)
 
 N = "nginx.ingress.kubernetes.io/"
 M = "mse.ingress.kubernetes.io/"
@@ -189,9 +195,6 @@ def test_rewrite_cookie(policy: HeaderPolicy, value: str, expected: str) -> None
 
 def test_rewrite_location_and_refresh() -> None:
     policy = HeaderPolicy(redirect=("http://pod:8080/", "https://shop.test/"))
-    assert rewrite_location(policy, "location", "http://pod:8080/a?b") == "https://shop.test/a?b"
-    assert rewrite_location(policy, "location", "http://else/a") == "http://else/a"
-    assert (
-        rewrite_location(policy, "refresh", "5; url=http://pod:8080/x")
-        == "5; url=https://shop.test/x"
-    )
+    assert rewrite_location(policy, "http://pod:8080/a?b") == "https://shop.test/a?b"
+    assert rewrite_location(policy, "http://else/a") == "http://else/a"
+    assert rewrite_refresh(policy, "5; url=http://pod:8080/x") == "5; url=https://shop.test/x"

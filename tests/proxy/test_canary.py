@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.objects import ingress, path, rule
 from tests.proxy.harness import cluster, exchange, get
+from tests.proxy.process import http_get
 
 N = "nginx.ingress.kubernetes.io/"
 M = "mse.ingress.kubernetes.io/"
@@ -71,6 +74,16 @@ async def test_three_versions_live_at_once(upstreams, gateway) -> None:
         ("shop-v3", "v3"),
         ("shop", "main"),
     }
+    status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{gw.admin_port}/metrics")
+    assert status == 200
+    counted = [
+        line for line in body.decode().splitlines() if line.startswith("gateway_requests_total{")
+    ]
+    for ingress_name, service in (("shop-v1", "v1"), ("shop-v3", "v3"), ("shop", "main")):
+        assert any(
+            f'ingress="{ingress_name}"' in line and f'service="{service}"' in line
+            for line in counted
+        ), ingress_name
 
 
 async def test_cookie_and_query_canaries(upstreams, gateway) -> None:

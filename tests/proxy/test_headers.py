@@ -106,3 +106,34 @@ async def test_missing_custom_headers_configmap_is_a_warning(upstreams, gateway)
     problems = gw.gateway.holder.current.problems  # type: ignore[union-attr]
     [problem] = [p for p in problems if p.code == "MissingConfigMap"]
     assert problem.name == "shop" and "custom-headers" in problem.field
+
+
+async def test_custom_headers_configmap_change_applies_live(upstreams, gateway) -> None:
+    up = await upstreams()
+
+    def document(frame_options: str) -> dict:
+        doc = cluster(
+            [
+                ingress(
+                    "shop",
+                    rule("shop.test", path("/", service="app")),
+                    annotations={N + "custom-headers": "headers"},
+                )
+            ],
+            {"app": [up.port]},
+        )
+        doc["items"].append(
+            {
+                "kind": "ConfigMap",
+                "metadata": {"name": "headers", "namespace": "default"},
+                "data": {"X-Frame-Options": frame_options},
+            }
+        )
+        return doc
+
+    gw = await gateway(document("DENY"))
+    [resp] = await exchange(gw.port, get("shop.test"))
+    assert resp.header("X-Frame-Options") == "DENY"
+    await gw.update(document("SAMEORIGIN"))
+    [resp] = await exchange(gw.port, get("shop.test"))
+    assert resp.header("X-Frame-Options") == "SAMEORIGIN"
