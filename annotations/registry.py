@@ -66,8 +66,13 @@ class ParseResult:
     warnings: tuple[AnnotationError, ...]
 
 
+_NOTHING = ParseResult(IngressAnnotations(), (), ())
+
+
 def parse_all(annotations: Mapping[str, str]) -> ParseResult:
     """Parse every group; `config` is None when any value is invalid (DESIGN invariant 4)."""
+    if all(strip_prefix(key) is None for key in annotations):
+        return _NOTHING  # most Ingresses: no key of ours, so every group has its default
     values: dict[str, object] = {}
     errors: list[AnnotationError] = []
     for group in GROUPS:

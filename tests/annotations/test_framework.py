@@ -120,3 +120,12 @@ def test_rewrite_target_allows_only_capture_groups(target: str, ok: bool) -> Non
     assert (result.config is not None) is ok
     if not ok:
         assert "only capture groups" in result.errors[0].reason
+
+
+def test_no_key_of_ours_is_the_default_of_every_group() -> None:
+    """The shortcut for Ingresses without our keys gives what parsing every group gives."""
+    from annotations.registry import GROUPS, IngressAnnotations
+
+    assert all(group.parse({}) is None for group in GROUPS)
+    result = parse_all({"kubernetes.io/ingress.class": "nginx", "example.com/x": "1"})
+    assert result.config == IngressAnnotations() and not result.errors and not result.warnings
