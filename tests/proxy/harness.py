@@ -218,13 +218,20 @@ def _service(name: str, ports: Iterable[int]) -> list[dict[str, Any]]:
 
 
 def cluster(
-    ingresses: Iterable[dict[str, Any]], services: dict[str, Iterable[int]]
+    ingresses: Iterable[dict[str, Any]],
+    services: dict[str, Iterable[int]],
+    configmaps: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Manifest documents: the given Ingresses, and per Service name a Service (port 80) with one
-    loopback EndpointSlice per upstream port (no ports: a Service without endpoints)."""
+    """Manifest documents: the given Ingresses, per Service name a Service (port 80) with one
+    loopback EndpointSlice per upstream port (no ports: a Service without endpoints), and
+    ConfigMaps by name (`gateway-config` is the gateway's own), all in `default`."""
     docs = list(ingresses)
     for name, ports in services.items():
         docs.extend(_service(name, ports))
+    docs.extend(
+        {"kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": data}
+        for name, data in (configmaps or {}).items()
+    )
     return {"kind": "List", "items": docs}
 
 

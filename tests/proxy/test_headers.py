@@ -50,13 +50,7 @@ async def test_request_and_response_header_control(upstreams, gateway) -> None:
     document = cluster(
         [ingress("shop", rule("shop.test", path("/", service="app")), annotations=annotations)],
         {"app": [up.port]},
-    )
-    document["items"].append(
-        {
-            "kind": "ConfigMap",
-            "metadata": {"name": "headers", "namespace": "default"},
-            "data": {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"},
-        }
+        {"headers": {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}},
     )
     gw = await gateway(document)
     sent = [
@@ -112,7 +106,7 @@ async def test_custom_headers_configmap_change_applies_live(upstreams, gateway) 
     up = await upstreams()
 
     def document(frame_options: str) -> dict:
-        doc = cluster(
+        return cluster(
             [
                 ingress(
                     "shop",
@@ -121,15 +115,8 @@ async def test_custom_headers_configmap_change_applies_live(upstreams, gateway) 
                 )
             ],
             {"app": [up.port]},
+            {"headers": {"X-Frame-Options": frame_options}},
         )
-        doc["items"].append(
-            {
-                "kind": "ConfigMap",
-                "metadata": {"name": "headers", "namespace": "default"},
-                "data": {"X-Frame-Options": frame_options},
-            }
-        )
-        return doc
 
     gw = await gateway(document("DENY"))
     [resp] = await exchange(gw.port, get("shop.test"))

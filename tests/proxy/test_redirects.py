@@ -102,13 +102,7 @@ async def test_http_redirect_code_from_the_configmap(upstreams, gateway) -> None
             )
         ],
         {"app": [up.port]},
-    )
-    document["items"].append(
-        {
-            "kind": "ConfigMap",
-            "metadata": {"name": "gateway-config", "namespace": "default"},
-            "data": {"http-redirect-code": "301"},
-        }
+        {"gateway-config": {"http-redirect-code": "301"}},
     )
     gw = await gateway(document)
     [resp] = await exchange(gw.port, get("www.shop.test", "/"))
