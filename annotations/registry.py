@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from annotations import canary, headers, redirect, rewrite, snippets
+from annotations import canary, headers, matching, redirect, rewrite, snippets
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
 
@@ -36,6 +36,7 @@ def _group(name: str, module: ModuleType) -> Group:
 GROUPS: tuple[Group, ...] = (
     _group("canary", canary),
     _group("rewrite", rewrite),
+    _group("matching", matching),
     _group("redirect", redirect),
     _group("headers", headers),
     _group("snippets", snippets),
@@ -45,12 +46,26 @@ KNOWN_KEYS: frozenset[str] = frozenset(f.name for g in GROUPS for f in g.fields)
 CANARY_KEYS: frozenset[str] = frozenset(f.name for f in canary.FIELDS)
 
 
+def is_known(name: str) -> bool:
+    """Whether a key without prefix is one we support (templated `*-match-*` keys included)."""
+    return name in KNOWN_KEYS or matching.is_condition_key(name)
+
+
+def _shapes_canary(name: str) -> bool:
+    """Keys that mean something on a canary Ingress: its own, and the route conditions that
+    pick the primary route it joins."""
+    return (
+        name in CANARY_KEYS or name == matching.MATCH_METHOD.name or matching.is_condition_key(name)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IngressAnnotations:
     """The parsed, typed annotations of one Ingress version; None means "not configured"."""
 
     canary: canary.Canary | None = None
     rewrite: rewrite.Rewrite | None = None
+    matching: matching.Conditions | None = None
     redirect: redirect.Redirects | None = None
     headers: headers.HeaderControl | None = None
     snippets: None = None
@@ -83,7 +98,7 @@ def parse_all(annotations: Mapping[str, str]) -> ParseResult:
     warnings = [
         AnnotationError(key, "unknown or not yet supported annotation; it has no effect")
         for key in sorted(annotations)
-        if (name := strip_prefix(key)) is not None and name not in KNOWN_KEYS
+        if (name := strip_prefix(key)) is not None and not is_known(name)
     ]
     for group in GROUPS:
         if group.warnings is not None:
@@ -103,5 +118,5 @@ def _ignored_on_canary(annotations: Mapping[str, str]) -> list[AnnotationError]:
             "Ingress's settings, as in ingress-nginx",
         )
         for key in sorted(annotations)
-        if (name := strip_prefix(key)) in KNOWN_KEYS and name not in CANARY_KEYS
+        if (name := strip_prefix(key)) is not None and is_known(name) and not _shapes_canary(name)
     ]

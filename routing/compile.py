@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from annotations import find
 from annotations.headers import header_name, header_value
+from annotations.matching import Conditions
 from annotations.redirect import Redirect, Redirects, url_template
 from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
@@ -90,6 +91,10 @@ def _age(admitted: AdmittedIngress) -> tuple[int, float]:
 # Precedence categories within one host (DESIGN.md invariant 6).
 _EXACT, _PREFIX, _REGEX, _CATCH_ALL, _DEFAULT = range(5)
 
+Claim = tuple[str, MatchKind, str, Conditions | None]
+"""What a route claims: host, match kind, path key and conditions. An older claim wins."""
+_UNCONDITIONAL = (2, 0, 0, 0)
+
 
 class _TableBuilder:
     """Accumulates routes Ingress by Ingress, oldest first, settling conflicts on the way."""
@@ -97,9 +102,9 @@ class _TableBuilder:
     def __init__(self, configmaps: Sequence[ConfigMap] = ()) -> None:
         self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
         self.policies: dict[tuple[str, str], HeaderPolicy | None] = {}
-        self.claimed: dict[tuple[str, MatchKind, str], Route] = {}
-        self.by_rule: dict[tuple[str, str, str], tuple[str, MatchKind, str]] = {}
-        """(host, path, pathType) as written → the claim of the route it made."""
+        self.claimed: dict[Claim, Route] = {}
+        self.by_rule: dict[tuple[str, str, str, Conditions | None], Claim] = {}
+        """(host, path, pathType, conditions) as written → the claim of the route it made."""
         self.hosts: set[str] = set()
         self.defaults: dict[str, Route] = {}
         self.problems: list[Problem] = []
@@ -135,12 +140,13 @@ class _TableBuilder:
             rewrite = Rewrite(patterns[1], rewrite_config.target)
         location = patterns[0] if kind == "regex" and patterns else None
         route = self._route(admitted, host, path.path, kind, path.backend, i, j, rewrite, location)
-        claim = (host, kind, key)
+        conditions = admitted.config.matching
+        claim = (host, kind, key, conditions)
         winner = self.claimed.setdefault(claim, route)
         if winner is not route:
             self.problems.append(_conflict(route, path, winner))
         else:
-            self.by_rule.setdefault((host, path.path, path.path_type), claim)
+            self.by_rule.setdefault((host, path.path, path.path_type, conditions), claim)
 
     def _route(
         self,
@@ -171,6 +177,7 @@ class _TableBuilder:
             location=location,
             redirects=admitted.config.redirect,
             headers=self._header_policy(admitted),
+            conditions=admitted.config.matching if rule >= 0 else None,
         )
 
     def _warn(self, admitted: AdmittedIngress, field: str, reason: str, code: str) -> None:
@@ -222,13 +229,13 @@ class _TableBuilder:
         for i, rule in enumerate(ingress.rules):
             for j, path in enumerate(rule.paths):
                 field = f"spec.rules[{i}].http.paths[{j}]"
-                claim = self.by_rule.get((rule.host, path.path, path.path_type))
+                conditions = admitted.config.matching
+                claim = self.by_rule.get((rule.host, path.path, path.path_type, conditions))
                 if claim is None:
-                    self._unmatched(
-                        admitted,
-                        field,
-                        f"host {rule.host or '(any host)'} path {path.path!r} ({path.path_type})",
-                    )
+                    what = f"host {rule.host or '(any host)'} path {path.path!r} ({path.path_type})"
+                    if conditions is not None:
+                        what += f" when {conditions.describe()}"
+                    self._unmatched(admitted, field, what)
                     continue
                 self.claimed[claim] = _with_canary(
                     self.claimed[claim], admitted, path.backend, field
@@ -257,7 +264,7 @@ class _TableBuilder:
                 continue
             self.hosts.add(other)
             target = Redirect(None, url_template(f"$scheme://{host}$request_uri"))
-            self.claimed[(other, "prefix", "/")] = replace(
+            self.claimed[(other, "prefix", "/", None)] = replace(
                 route,
                 host=other,
                 path="/",
@@ -267,12 +274,13 @@ class _TableBuilder:
                 canaries=(),
                 redirects=Redirects(redirect=target),
                 headers=None,
+                conditions=None,
             )
 
     def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
         reason = (
             f"canary for {what}, but no non-canary Ingress serves it with the same host, "
-            "path and pathType; it receives no traffic"
+            "path, pathType and match conditions; it receives no traffic"
         )
         self._warn(admitted, field, reason, "CanaryWithoutPrimary")
 
@@ -293,7 +301,7 @@ class _TableBuilder:
 
     def routes(self) -> tuple[Route, ...]:
         """Every route, hosts in a stable order, each host's routes in precedence order."""
-        by_host: dict[str, list[tuple[tuple[int, int, str, int], Route]]] = defaultdict(list)
+        by_host: dict[str, list[tuple[Precedence, Route]]] = defaultdict(list)
         every = [*self.claimed.values(), *self.defaults.values()]
         for seq, route in enumerate(_normalise_weights(r) for r in every):
             by_host[route.host].append((_precedence(route, seq), route))
@@ -337,6 +345,7 @@ def _normalise_weights(route: Route) -> Route:
 
 def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
     host = loser.host or "(any host)"
+    when = f" when {loser.conditions.describe()}" if loser.conditions is not None else ""
     if (winner.namespace, winner.ingress) == (loser.namespace, loser.ingress):
         owner = f"an earlier path of this Ingress ({winner.field})"
     else:
@@ -349,23 +358,28 @@ def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
         loser.namespace,
         loser.ingress,
         loser.field,
-        f"host {host} path {path.path!r} ({path.path_type}) is already served by {owner}; "
+        f"host {host} path {path.path!r} ({path.path_type}){when} is already served by {owner}; "
         "this path is ignored",
         code="ConflictingPath",
     )
 
 
-def _precedence(route: Route, seq: int) -> tuple[int, int, str, int]:
+Precedence = tuple[int, int, str, tuple[int, int, int, int], int]
+
+
+def _precedence(route: Route, seq: int) -> Precedence:
+    """Category, longer path first, then (same path) more specific conditions first, then age."""
+    rank = route.conditions.rank if route.conditions is not None else _UNCONDITIONAL
     if route.is_default_backend:
-        return (_DEFAULT, 0, "", seq)
+        return (_DEFAULT, 0, "", rank, seq)
     if route.match == "exact":
-        return (_EXACT, 0, route.path, seq)
+        return (_EXACT, 0, route.path, rank, seq)
     if route.match == "regex":
-        return (_REGEX, -len(route.path), "", seq)
+        return (_REGEX, -len(route.path), "", rank, seq)
     key = prefix_key(route.path)
     if key == "/":
-        return (_CATCH_ALL, 0, "", seq)
-    return (_PREFIX, -len(key), key, seq)
+        return (_CATCH_ALL, 0, "", rank, seq)
+    return (_PREFIX, -len(key), key, rank, seq)
 
 
 def compile_routes(

@@ -33,6 +33,7 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         [_canary_fields(c) for c in route.canaries],
         _redirect_fields(route.redirects),
         _header_fields(route.headers),
+        route.conditions.describe() if route.conditions is not None else None,
     )
 
 

@@ -23,6 +23,8 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
         "default_backend": route.is_default_backend,
         "source": route.field,
     }
+    if route.conditions is not None:
+        entry["conditions"] = route.conditions.describe()
     if route.rewrite is not None:
         entry["rewrite_target"] = route.rewrite.target
     redirects = route.redirects

@@ -18,6 +18,12 @@ Paths, within the chosen host (DESIGN.md invariant 6):
 4. The catch-all Prefix `/`.
 5. The host's default backend (`spec.defaultBackend`, reference §4.4).
 
+Conditions. Routes may share a path when their method, header or query conditions differ
+(`annotations.matching`). Each index entry is then a tuple of routes, most specific conditions
+first and the unconditional route (if any) last; the first route whose conditions hold serves.
+When none holds, matching goes on to the next shorter candidate as if the path had no route, so
+a `match-method: GET` route on `/api` lets a POST fall through to `/` (Envoy's first-match).
+
 The cost is bounded by the depth of the request path plus the host's regex routes, never by the
 number of Ingresses. `naive_match` in the tests states the same rules as a scan.
 """
@@ -28,44 +34,64 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from annotations.matching import Request
 from routing.model import Route
 from routing.paths import prefix_key
+
+Candidates = tuple[Route, ...]
+"""The routes of one index entry, in precedence order: conditional ones before the plain one."""
+
+
+def _first(candidates: Candidates, request: Request | None) -> Route | None:
+    """The first candidate whose conditions the request meets (None: conditions never hold)."""
+    route = candidates[0]
+    if route.conditions is None:
+        return route  # the common case: one plain route at this path
+    for route in candidates:
+        conditions = route.conditions
+        if conditions is None or (request is not None and conditions.accepts(request)):
+            return route
+    return None
 
 
 @dataclass(slots=True)
 class HostRoutes:
     """The routes of one virtual host, indexed. Built once, then only read."""
 
-    exact: dict[str, Route] = field(default_factory=dict)
-    prefix: dict[str, Route] = field(default_factory=dict)
+    exact: dict[str, Candidates] = field(default_factory=dict)
+    prefix: dict[str, Candidates] = field(default_factory=dict)
     regex: list[tuple[re.Pattern[str], Route]] = field(default_factory=list)
-    catch_all: Route | None = None
+    catch_all: Candidates = ()
     default_backend: Route | None = None
     prefix_depth: int = 0
     """Segments in the deepest Prefix key: deeper parts of a request path cannot match."""
 
     def add(self, route: Route) -> None:
-        """Index one route; routes must arrive in precedence order (first one kept)."""
+        """Index one route; routes must arrive in precedence order (a plain route after it
+        at the same path is never reached, so it is not kept)."""
         if route.is_default_backend:
             self.default_backend = self.default_backend or route
         elif route.match == "exact":
-            self.exact.setdefault(route.path, route)
+            self.exact[route.path] = _append(self.exact.get(route.path, ()), route)
         elif route.match == "regex":
             assert route.location is not None
             self.regex.append((route.location, route))
         else:
             key = prefix_key(route.path)
             if key == "/":
-                self.catch_all = self.catch_all or route
+                self.catch_all = _append(self.catch_all, route)
             else:
-                self.prefix.setdefault(key, route)
+                self.prefix[key] = _append(self.prefix.get(key, ()), route)
                 self.prefix_depth = max(self.prefix_depth, key.count("/"))
 
-    def match(self, path: str) -> Route | None:
-        """The route for a normalised request path, or None (→ 404)."""
-        route = self.exact.get(path)
-        if route is not None:
-            return route
+    def match(self, path: str, request: Request | None = None) -> Route | None:
+        """The route for a normalised request path, or None (→ 404). Without `request`, routes
+        with conditions never match."""
+        candidates = self.exact.get(path)
+        if candidates is not None:
+            route = _first(candidates, request)
+            if route is not None:
+                return route
         prefix = self.prefix
         if prefix:
             # Start at the deepest candidate a Prefix key could equal: `/a/b/c/d` against keys
@@ -77,14 +103,22 @@ class HostRoutes:
                     break
             candidate = (path[:cut] if cut > 0 else path).rstrip("/")
             while candidate:
-                route = prefix.get(candidate)
-                if route is not None:
-                    return route
+                candidates = prefix.get(candidate)
+                if candidates is not None:
+                    route = _first(candidates, request)
+                    if route is not None:
+                        return route
                 candidate = candidate[: candidate.rfind("/")]
         for pattern, route in self.regex:
             if pattern.search(path):
+                conditions = route.conditions
+                if conditions is None or (request is not None and conditions.accepts(request)):
+                    return route
+        if self.catch_all:
+            route = _first(self.catch_all, request)
+            if route is not None:
                 return route
-        return self.catch_all or self.default_backend
+        return self.default_backend
 
 
 class Matcher:
@@ -121,7 +155,15 @@ class Matcher:
                     return routes
         return self._any_host
 
-    def match(self, host: str, path: str) -> Route | None:
-        """The route for a request host (`request_host` form) and normalised path."""
+    def match(self, host: str, path: str, request: Request | None = None) -> Route | None:
+        """The route for a request host (`request_host` form), normalised path and, for
+        routes with conditions, the request's method, headers and query."""
         routes = self.virtual_host(host)
-        return routes.match(path) if routes is not None else None
+        return routes.match(path, request) if routes is not None else None
+
+
+def _append(candidates: Candidates, route: Route) -> Candidates:
+    """`candidates` with `route`, unless a plain route already ends them (it always serves)."""
+    if candidates and candidates[-1].conditions is None:
+        return candidates
+    return (*candidates, route)

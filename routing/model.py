@@ -28,6 +28,7 @@ from routing.problems import Problem
 
 if TYPE_CHECKING:
     from annotations.canary import Selector
+    from annotations.matching import Conditions
     from annotations.redirect import Redirects
     from routing.globals import GlobalConfig
     from routing.headers import HeaderPolicy
@@ -105,6 +106,9 @@ class Route:
     """Redirects the gateway answers itself for this route (`routing.redirect`)."""
     headers: HeaderPolicy | None = None
     """Header changes for this route's requests and responses (`routing.headers`)."""
+    conditions: Conditions | None = None
+    """Method, header and query conditions a request must also meet (`annotations.matching`);
+    part of the route's identity, so routes may share a path when these differ."""
 
     @property
     def is_default_backend(self) -> bool:

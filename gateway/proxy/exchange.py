@@ -156,7 +156,7 @@ class Exchange:
         if snapshot is None:
             return 503  # no snapshot is live yet
         head = self.head
-        route = snapshot.matcher.match(head.host, head.path)
+        route = snapshot.matcher.match(head.host, head.path, head)
         if route is None:
             return 404
         self.route = self.target = route

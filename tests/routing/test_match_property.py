@@ -3,7 +3,10 @@
 The naive side restates the rules with no index: pick the virtual host (exact name, else a
 wildcard covering exactly one label, else the any-host rules), drop later duplicates, then take
 Exact, else the Prefix with the most matching path elements, else the first matching regex of
-the longest pattern, else the catch-all `/`, else the host's default backend.
+the longest pattern, else the catch-all `/`, else the host's default backend. Routes restricted
+by `match-method` are claimed separately from plain ones at the same path; a request whose
+method they exclude ignores them, and among routes at one path the method-restricted ones with
+fewer methods come first.
 """
 
 from __future__ import annotations
@@ -36,17 +39,27 @@ class NaiveRoute:
     host: str
     path: str
     kind: str  # exact | prefix | regex | default
+    methods: tuple[str, ...] = ()
+    age: int = 0
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        return (0 if self.methods else 1, len(self.methods), self.age)
+
+
+METHOD_KEY = "higress.io/match-method"
 
 
 def naive_match(
-    ingresses: list[dict[str, Any]], host: str, request: str
+    ingresses: list[dict[str, Any]], host: str, request: str, method: str = "GET"
 ) -> tuple[str, int, int] | None:
     routes: list[NaiveRoute] = []
-    claimed: set[tuple[str, str, object]] = set()
+    claimed: set[tuple[str, str, object, tuple[str, ...]]] = set()
     created: set[str] = set()
     defaults: dict[str, NaiveRoute] = {}
-    for ing in ingresses:  # already oldest first (file position)
+    for age, ing in enumerate(ingresses):  # already oldest first (file position)
         name = ing["metadata"]["name"]
+        methods = tuple(sorted(ing["metadata"]["annotations"].get(METHOD_KEY, "").split()))
         regex = (
             ing["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/use-regex") == "true"
         )
@@ -63,9 +76,9 @@ def naive_match(
                     kind, key = "exact", p["path"]
                 else:
                     kind, key = "prefix", _elements(p["path"])
-                if (h, kind, key) not in claimed:
-                    claimed.add((h, kind, key))
-                    routes.append(NaiveRoute(name, i, j, h, p["path"], kind))
+                if (h, kind, key, methods) not in claimed:
+                    claimed.add((h, kind, key, methods))
+                    routes.append(NaiveRoute(name, i, j, h, p["path"], kind, methods, age))
         if "defaultBackend" in ing["spec"]:
             for h in new_hosts if ing["spec"]["rules"] else [""]:
                 defaults.setdefault(h, NaiveRoute(name, -1, -1, h, "/", "default"))
@@ -75,7 +88,10 @@ def naive_match(
     else:
         label, _, rest = host.partition(".")
         vhost = f"*.{rest}" if label and f"*.{rest}" in hosts else ""
-    mine = [r for r in routes if r.host == vhost]
+    mine = sorted(
+        (r for r in routes if r.host == vhost and (not r.methods or method in r.methods)),
+        key=lambda r: r.rank,
+    )
     exact = [r for r in mine if r.kind == "exact" and r.path == request]
     prefixes = [
         r
@@ -86,13 +102,14 @@ def naive_match(
     ]
     regexes = sorted(
         (r for r in mine if r.kind == "regex" and re.search("^" + r.path, request, re.I)),
-        key=lambda r: -len(r.path),  # stable: the older Ingress first among equal lengths
+        key=lambda r: -len(r.path),  # stable: by rank among equal lengths
     )
     catch_all = [r for r in mine if r.kind == "prefix" and not _elements(r.path)]
     if exact:
         found = exact[0]
     elif prefixes:
-        found = max(prefixes, key=lambda r: len(_elements(r.path)))
+        deepest = max(len(_elements(r.path)) for r in prefixes)
+        found = next(r for r in prefixes if len(_elements(r.path)) == deepest)
     elif regexes:
         found = regexes[0]
     elif catch_all:
@@ -132,6 +149,9 @@ def ingress_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
         ]
         default = backend("dflt") if draw(st.booleans()) or not rules else None
         annotations = {"nginx.ingress.kubernetes.io/use-regex": "true"} if use_regex else {}
+        methods = draw(st.sampled_from([None, None, "GET", "GET POST", "POST"]))
+        if methods:
+            annotations[METHOD_KEY] = methods
         out.append(ingress(f"i{n}", *rules, annotations=annotations, default_backend=default))
     return out
 
@@ -144,6 +164,19 @@ def test_indexed_matcher_agrees_with_naive_scan(ingresses: list[dict[str, Any]])
         for request in REQUESTS:
             normalised = normalise_request_path(request)
             assert normalised is not None
-            route = snapshot.matcher.match(host, normalised)
-            got = None if route is None else (route.ingress, route.rule, route.index)
-            assert got == naive_match(ingresses, host, normalised), (host, request)
+            for method in ("GET", "POST", "PUT"):
+                route = snapshot.matcher.match(host, normalised, _Request(method))
+                got = None if route is None else (route.ingress, route.rule, route.index)
+                expected = naive_match(ingresses, host, normalised, method)
+                assert got == expected, (host, request, method)
+
+
+@dataclass
+class _Request:
+    method: str
+
+    def header(self, name: str) -> str | None:
+        return None
+
+    def query(self, name: str) -> str | None:
+        return None
