@@ -19,12 +19,15 @@ from routing.sources import Ingress, IngressPath
 _PCRE_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
 
 
-def compile_nginx_regex(path: str, *, anchored: bool) -> re.Pattern[str]:
+def compile_nginx_regex(path: str, *, anchored: bool, full: bool = False) -> re.Pattern[str]:
     """A path as nginx reads it in a regex location: case-insensitive, PCRE named groups allowed.
 
-    `anchored` gives the location form ``~* "^<path>"``; unanchored is the `rewrite` form.
+    `anchored` gives the location form ``~* "^<path>"``; unanchored is the `rewrite` form;
+    `full` anchors the end too (Higress `full-path-regex`).
     """
     source = _PCRE_NAMED_GROUP.sub("(?P<", path)
+    if full:
+        source = f"(?:{source})$"
     return re.compile(("^" if anchored else "") + source, re.IGNORECASE)
 
 
@@ -77,14 +80,15 @@ def admit(ingress: Ingress) -> Admission:
     if result.config is None:
         return Admission(None, tuple(problems))
     patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {}
-    if result.config.rewrite is not None:
+    rewrite = result.config.rewrite
+    if rewrite is not None and rewrite.use_regex:
         for i, rule in enumerate(ingress.rules):
             for j, path in enumerate(rule.paths):
                 if path.path in patterns:
                     continue
                 try:
                     patterns[path.path] = (
-                        compile_nginx_regex(path.path, anchored=True),
+                        compile_nginx_regex(path.path, anchored=True, full=rewrite.full_match),
                         compile_nginx_regex(path.path, anchored=False),
                     )
                 except re.error as err:

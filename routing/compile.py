@@ -4,9 +4,11 @@ Steps, in order:
 1. keep the Ingresses of our class (`routing.classes`);
 2. order them as ingress-nginx does: creationTimestamp ascending, ties by namespace/name
    descending; in file mode an object without a timestamp takes its file position as its age;
-3. expand rules and paths into routes; a (host, match kind, path) already claimed by an older
-   Ingress is a conflict: the older one wins and the loser becomes a problem naming both.
-   Canary Ingresses create no routes and take no part in conflicts;
+3. expand rules and paths into routes; a (host, match kind, path, conditions) already claimed
+   by an older Ingress is a conflict: the older one wins and the loser becomes a problem naming
+   both. Canary Ingresses create no routes and take no part in conflicts. With the
+   `host-wide-regex` setting, every path of a host where some Ingress is in regex mode is a
+   regex route (ingress-nginx's behaviour);
 4. `spec.defaultBackend`: for an Ingress without rules it is the default of the any-host virtual
    host (the oldest one wins); with rules, the default of each host this Ingress defined first
    (reference §4.4, ingress-nginx's behaviour); then `from-to-www-redirect` adds a redirecting
@@ -17,7 +19,8 @@ Steps, in order:
 6. sort each host's routes in precedence order and build the `Matcher`;
 7. resolve the endpoints of every backend the routes (and their canaries) name.
 
-Steps 1-6 depend only on Ingresses, IngressClasses, ConfigMaps (`custom-headers`) and settings.
+Steps 1-6 depend only on Ingresses, IngressClasses, ConfigMaps (`custom-headers`), settings and
+the `host-wide-regex` global setting.
 When those are unchanged since the previous snapshot, its route table and matcher are reused
 and only step 7 runs.
 """
@@ -28,12 +31,14 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from annotations import find
 from annotations.headers import header_name, header_value
 from annotations.matching import Conditions
 from annotations.redirect import Redirect, Redirects, url_template
-from routing.admission import AdmittedIngress
+from annotations.rewrite import Rewrite as RewriteConfig
+from routing.admission import AdmittedIngress, compile_nginx_regex
 from routing.classes import ClassSelector, ClassSettings
 from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
 from routing.endpoints import EndpointIndex, Resolution
@@ -99,7 +104,11 @@ _UNCONDITIONAL = (2, 0, 0, 0)
 class _TableBuilder:
     """Accumulates routes Ingress by Ingress, oldest first, settling conflicts on the way."""
 
-    def __init__(self, configmaps: Sequence[ConfigMap] = ()) -> None:
+    def __init__(
+        self, configmaps: Sequence[ConfigMap] = (), regex_hosts: frozenset[str] = frozenset()
+    ) -> None:
+        self.regex_hosts = regex_hosts
+        """Hosts whose every path is a regex (`host-wide-regex`: ingress-nginx's behaviour)."""
         self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
         self.policies: dict[tuple[str, str], HeaderPolicy | None] = {}
         self.claimed: dict[Claim, Route] = {}
@@ -126,20 +135,25 @@ class _TableBuilder:
         self, admitted: AdmittedIngress, host: str, i: int, j: int, path: IngressPath
     ) -> None:
         patterns = admitted.patterns.get(path.path)
+        config = admitted.config.rewrite
         kind: MatchKind
+        location = None
         if admitted.is_regex(path):
-            kind, key = "regex", path.path
+            assert patterns is not None
+            kind, key, location = "regex", path.path, patterns[0]
+        elif host in self.regex_hosts:
+            kind, key, location = "regex", path.path, _host_wide_location(path.path)
         elif path.path_type == "Exact":
             kind, key = "exact", path.path
         else:
             kind, key = "prefix", prefix_key(path.path)
-        rewrite = None
-        rewrite_config = admitted.config.rewrite
-        if rewrite_config and rewrite_config.target and rewrite_config.target != path.path:
-            assert patterns is not None
-            rewrite = Rewrite(patterns[1], rewrite_config.target)
-        location = patterns[0] if kind == "regex" and patterns else None
-        route = self._route(admitted, host, path.path, kind, path.backend, i, j, rewrite, location)
+        ignore_case = kind != "regex" and config is not None and config.ignore_case
+        if ignore_case:
+            key = key.lower()
+        rewrite = _rewrite(config, path.path, kind, key, patterns, location)
+        route = self._route(
+            admitted, host, path.path, kind, path.backend, i, j, rewrite, location, ignore_case
+        )
         conditions = admitted.config.matching
         claim = (host, kind, key, conditions)
         winner = self.claimed.setdefault(claim, route)
@@ -159,6 +173,7 @@ class _TableBuilder:
         index: int,
         rewrite: Rewrite | None = None,
         location: re.Pattern[str] | None = None,
+        ignore_case: bool = False,
     ) -> Route:
         """One route of `admitted`, with its Ingress's redirect and header settings."""
         meta = admitted.source.meta
@@ -175,6 +190,7 @@ class _TableBuilder:
             index=index,
             rewrite=rewrite,
             location=location,
+            ignore_case=ignore_case,
             redirects=admitted.config.redirect,
             headers=self._header_policy(admitted),
             conditions=admitted.config.matching if rule >= 0 else None,
@@ -311,6 +327,54 @@ class _TableBuilder:
         return tuple(ordered)
 
 
+def _rewrite(
+    config: RewriteConfig | None,
+    path: str,
+    kind: MatchKind,
+    key: str,
+    patterns: tuple[re.Pattern[str], re.Pattern[str]] | None,
+    location: re.Pattern[str] | None,
+) -> Rewrite | None:
+    """The route's rewrite: `rewrite-path` replaces what the rule matched (the regex's match,
+    the Exact path, or the Prefix key), `rewrite-target` the whole path."""
+    if config is None:
+        return None
+    if config.path is not None:
+        if location is not None:
+            return Rewrite(location, config.path, keep_rest=True)
+        literal = "" if kind == "prefix" and key == "/" else key
+        flags = re.IGNORECASE if config.ignore_case else 0
+        return Rewrite(re.compile(re.escape(literal), flags), config.path, keep_rest=True)
+    if config.target is not None and config.target != path:
+        assert patterns is not None
+        return Rewrite(patterns[1], config.target)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _host_wide_location(path: str) -> re.Pattern[str]:
+    """A literal path as nginx reads it once its host is in regex mode: a case-insensitive,
+    start-anchored regex (so `Exact /foo` also matches `/FOO/bar`, ingress-nginx #8208). A path
+    that is not a valid regex is taken literally."""
+    try:
+        return compile_nginx_regex(path, anchored=True)
+    except re.error:
+        return re.compile("^" + re.escape(path), re.IGNORECASE)
+
+
+def regex_hosts(ingresses: Iterable[AdmittedIngress]) -> frozenset[str]:
+    """Hosts with a rule from a non-canary Ingress in regex mode: under `host-wide-regex`, every
+    path of these hosts, in every Ingress, becomes a regex (reference §4.6)."""
+    return frozenset(
+        rule.host
+        for admitted in ingresses
+        if not admitted.is_canary
+        and admitted.config.rewrite is not None
+        and admitted.config.rewrite.use_regex
+        for rule in admitted.source.rules
+    )
+
+
 def _with_canary(
     route: Route, admitted: AdmittedIngress, backend: ServiceBackendRef, field: str
 ) -> Route:
@@ -387,11 +451,13 @@ def compile_routes(
     classes: Sequence[IngressClass],
     settings: CompileSettings,
     configmaps: Sequence[ConfigMap] = (),
+    host_wide_regex: bool = False,
 ) -> tuple[RouteTable, Matcher]:
-    """Steps 1-6: the route table and its matcher (`configmaps` for `custom-headers`)."""
+    """Steps 1-6: the route table and its matcher (`configmaps` for `custom-headers`;
+    `host_wide_regex` from the global setting of that name)."""
     selector = ClassSelector(classes, settings.classes)
-    builder = _TableBuilder(configmaps)
     ours = ingress_order(a for a in ingresses if selector.is_ours(a.source))
+    builder = _TableBuilder(configmaps, regex_hosts(ours) if host_wide_regex else frozenset())
     for admitted in ours:
         if not admitted.is_canary:
             builder.add(admitted)
@@ -451,14 +517,17 @@ def compile_snapshot(
 ) -> Snapshot:
     """Compile a whole snapshot, reusing `previous`'s route table when its inputs are equal."""
     settings = settings or CompileSettings()
+    config, config_problems = _global_config(state, settings, previous)
     custom = _custom_header_configmaps(state)
-    inputs = (state.ingresses, state.ingress_classes, settings, custom)
+    host_wide = config.host_wide_regex
+    inputs = (state.ingresses, state.ingress_classes, settings, custom, host_wide)
     if previous is not None and previous.inputs == inputs:
         table, matcher = previous.table, previous.matcher
     else:
-        table, matcher = compile_routes(state.ingresses, state.ingress_classes, settings, custom)
+        table, matcher = compile_routes(
+            state.ingresses, state.ingress_classes, settings, custom, host_wide
+        )
     endpoints, endpoint_problems = _resolve(state, table.routes)
-    config, config_problems = _global_config(state, settings, previous)
     secret_problems = _tls_secret_problems(state, table.ingresses)
     problems = tuple(
         sorted(

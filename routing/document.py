@@ -26,7 +26,10 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
     if route.conditions is not None:
         entry["conditions"] = route.conditions.describe()
     if route.rewrite is not None:
-        entry["rewrite_target"] = route.rewrite.target
+        kind = "rewrite_path" if route.rewrite.keep_rest else "rewrite_target"
+        entry[kind] = route.rewrite.target
+    if route.ignore_case:
+        entry["ignore_case"] = True
     redirects = route.redirects
     if redirects is not None and redirects.redirect is not None:
         code = redirects.redirect.code or snapshot.config.http_redirect_code

@@ -85,6 +85,7 @@ class GlobalConfig:
     proxy_next_upstream_tries: int = 3
     disable_access_log: bool = False
     http_redirect_code: int = 308
+    host_wide_regex: bool = False
 
     @property
     def max_head_bytes(self) -> int:
@@ -222,6 +223,15 @@ SETTINGS: tuple[Setting, ...] = (
         redirect_code,
         "301, 302, 307 or 308",
         "Status of the redirects the gateway makes for `from-to-www-redirect`.",
+    ),
+    Setting(
+        "host-wide-regex",
+        boolean,
+        '"true" or "false"',
+        "Our own key. `true` restores ingress-nginx's behaviour: once any Ingress of a host "
+        "uses `use-regex` or `rewrite-target`, every path of that host, in every Ingress, is "
+        "a case-insensitive regex anchored at the start (so `Exact /foo` also matches "
+        "`/FOO/bar`). By default regex mode stays within the Ingress that asked for it.",
     ),
 )
 

@@ -18,6 +18,11 @@ Paths, within the chosen host (DESIGN.md invariant 6):
 4. The catch-all Prefix `/`.
 5. The host's default backend (`spec.defaultBackend`, reference §4.4).
 
+Case. Exact and Prefix paths of an Ingress with `ignore-path-case` live in their own two
+indexes, keyed in lower case and looked up with the lower-cased path right after the
+case-sensitive index at the same length (so a case-sensitive route wins a tie). A host without
+such routes never lower-cases anything.
+
 Conditions. Routes may share a path when their method, header or query conditions differ
 (`annotations.matching`). Each index entry is then a tuple of routes, most specific conditions
 first and the unconditional route (if any) last; the first route whose conditions hold serves.
@@ -60,6 +65,9 @@ class HostRoutes:
 
     exact: dict[str, Candidates] = field(default_factory=dict)
     prefix: dict[str, Candidates] = field(default_factory=dict)
+    exact_folded: dict[str, Candidates] = field(default_factory=dict)
+    prefix_folded: dict[str, Candidates] = field(default_factory=dict)
+    """`ignore-path-case` routes, keyed in lower case."""
     regex: list[tuple[re.Pattern[str], Route]] = field(default_factory=list)
     catch_all: Candidates = ()
     default_backend: Route | None = None
@@ -72,7 +80,10 @@ class HostRoutes:
         if route.is_default_backend:
             self.default_backend = self.default_backend or route
         elif route.match == "exact":
-            self.exact[route.path] = _append(self.exact.get(route.path, ()), route)
+            index, key = self.exact, route.path
+            if route.ignore_case:
+                index, key = self.exact_folded, key.lower()
+            index[key] = _append(index.get(key, ()), route)
         elif route.match == "regex":
             assert route.location is not None
             self.regex.append((route.location, route))
@@ -81,7 +92,10 @@ class HostRoutes:
             if key == "/":
                 self.catch_all = _append(self.catch_all, route)
             else:
-                self.prefix[key] = _append(self.prefix.get(key, ()), route)
+                index = self.prefix
+                if route.ignore_case:
+                    index, key = self.prefix_folded, key.lower()
+                index[key] = _append(index.get(key, ()), route)
                 self.prefix_depth = max(self.prefix_depth, key.count("/"))
 
     def match(self, path: str, request: Request | None = None) -> Route | None:
@@ -92,8 +106,15 @@ class HostRoutes:
             route = _first(candidates, request)
             if route is not None:
                 return route
+        folded = self.prefix_folded
+        if self.exact_folded or folded:
+            candidates = self.exact_folded.get(path.lower())
+            if candidates is not None:
+                route = _first(candidates, request)
+                if route is not None:
+                    return route
         prefix = self.prefix
-        if prefix:
+        if prefix or folded:
             # Start at the deepest candidate a Prefix key could equal: `/a/b/c/d` against keys
             # at most two segments deep starts at `/a/b` (one str.find per segment, in C).
             cut = 0
@@ -108,6 +129,12 @@ class HostRoutes:
                     route = _first(candidates, request)
                     if route is not None:
                         return route
+                if folded:
+                    candidates = folded.get(candidate.lower())
+                    if candidates is not None:
+                        route = _first(candidates, request)
+                        if route is not None:
+                            return route
                 candidate = candidate[: candidate.rfind("/")]
         for pattern, route in self.regex:
             if pattern.search(path):

@@ -47,10 +47,16 @@ def backend_key(namespace: str, service: str, port: int | str) -> BackendKey:
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
-    """`rewrite-target`: the whole path is replaced by `target`, `$n` from `pattern`'s groups."""
+    """How the upstream path is made from the request path (`routing.rewrite`).
+
+    `rewrite-target`: the whole path is replaced by `target`, `$n` from `pattern`'s groups.
+    `rewrite-path` (`keep_rest`): what `pattern` matches at the start is replaced by `target`
+    and the rest of the path follows.
+    """
 
     pattern: re.Pattern[str]
     target: str
+    keep_rest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,8 @@ class Route:
     """Redirects the gateway answers itself for this route (`routing.redirect`)."""
     headers: HeaderPolicy | None = None
     """Header changes for this route's requests and responses (`routing.headers`)."""
+    ignore_case: bool = False
+    """Exact and Prefix paths compared without regard to case (`ignore-path-case`)."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

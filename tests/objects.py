@@ -132,13 +132,16 @@ def load(store: Store, objects: Iterable[Obj]) -> None:
 
 
 def compile_objects(
-    objects: Iterable[Obj], classes: ClassSettings | None = None, previous: Snapshot | None = None
+    objects: Iterable[Obj],
+    classes: ClassSettings | None = None,
+    previous: Snapshot | None = None,
+    configmap: tuple[str, str] | None = None,
 ) -> Snapshot:
+    """Compile manifests as file mode does; `configmap` names the global-settings ConfigMap."""
     store = Store()
     load(store, objects)
-    return compile_snapshot(
-        store.state(), CompileSettings(classes=classes or ClassSettings()), previous
-    )
+    settings = CompileSettings(classes=classes or ClassSettings(), configmap=configmap)
+    return compile_snapshot(store.state(), settings, previous)
 
 
 def route_of(snapshot: Snapshot, host: str, request_path: str) -> str | None:

@@ -117,3 +117,133 @@ def test_invalid_regex_refuses_the_ingress_and_keeps_others() -> None:
     assert [r.ingress for r in snapshot.table.routes] == ["good"]
     [problem] = problems(snapshot)
     assert problem.name == "bad" and "not a valid regular expression" in problem.reason
+
+
+# --- Higress: rewrite-path, full-path-regex, ignore-path-case ---------------------------------
+H = "higress.io/"
+
+
+@pytest.mark.parametrize(
+    ("rule_path", "path_type", "replacement", "request_path", "upstream"),
+    [
+        pytest.param("/v1", "Prefix", "/v2", "/v1/a", "/v2/a", id="prefix"),
+        pytest.param("/v1", "Prefix", "/v2", "/v1", "/v2", id="prefix-itself"),
+        pytest.param("/v1/", "Prefix", "/v2", "/v1/a/b", "/v2/a/b", id="rule-trailing-slash"),
+        pytest.param("/v1", "Prefix", "/", "/v1/a", "/a", id="strip-prefix"),
+        pytest.param("/v1", "Prefix", "/", "/v1", "/", id="strip-prefix-itself"),
+        pytest.param("/v1", "Prefix", "/v2/", "/v1/a", "/v2/a", id="replacement-slash"),
+        pytest.param("/", "Prefix", "/app", "/x/y", "/app/x/y", id="catch-all"),
+        pytest.param("/old", "Exact", "/new", "/old", "/new", id="exact-whole-path"),
+        pytest.param("/v1", "ImplementationSpecific", "/v2", "/v1/a", "/v2/a", id="impl-prefix"),
+    ],
+)
+def test_rewrite_path_replaces_the_matched_part(
+    rule_path: str, path_type: str, replacement: str, request_path: str, upstream: str
+) -> None:
+    annotations = {H + "rewrite-path": replacement}
+    assert _rewritten(annotations, rule_path, request_path, path_type) == upstream
+
+
+def test_rewrite_path_on_a_regex_path_replaces_the_match() -> None:
+    annotations = {H + "rewrite-path": "/v2", **REGEX}
+    assert _rewritten(annotations, "/v[0-9]+", "/V1/users") == "/v2/users"
+
+
+def test_rewrite_path_wins_over_rewrite_target() -> None:
+    annotations = {H + "rewrite-path": "/new", **REWRITE}
+    assert _rewritten(annotations, "/old", "/old/x", "Prefix") == "/new/x"
+
+
+@pytest.mark.parametrize(
+    ("request_path", "served"),
+    [
+        pytest.param("/api/v2", True, id="whole"),
+        pytest.param("/API/V2", True, id="case-insensitive-as-nginx"),
+        pytest.param("/api/v2/users", False, id="longer-not-served"),
+    ],
+)
+def test_full_path_regex_anchors_both_ends(request_path: str, served: bool) -> None:
+    annotations = {H + "full-path-regex": "true"}
+    got = _rewritten(annotations, "/api/v[0-9]+", request_path)
+    assert (got is not None) is served
+
+
+@pytest.mark.parametrize(
+    ("rule_path", "path_type", "request_path", "served"),
+    [
+        pytest.param("/Api", "Exact", "/aPI", True, id="exact"),
+        pytest.param("/Api", "Exact", "/api/x", False, id="exact-stays-exact"),
+        pytest.param("/Api", "Prefix", "/API/users", True, id="prefix"),
+        pytest.param("/Api", "Prefix", "/apix", False, id="prefix-stays-element-wise"),
+    ],
+)
+def test_ignore_path_case(rule_path: str, path_type: str, request_path: str, served: bool) -> None:
+    annotations = {H + "ignore-path-case": "true"}
+    assert (_rewritten(annotations, rule_path, request_path, path_type) is not None) is served
+
+
+def test_ignore_path_case_is_confined_to_its_ingress_and_exact_case_wins_ties() -> None:
+    snapshot = compile_objects(
+        [
+            ingress(
+                "loose",
+                rule("h", path("/api"), path("/docs")),
+                annotations={H + "ignore-path-case": "true"},
+            ),
+            ingress("strict", rule("h", path("/API"), path("/Other"))),
+        ]
+    )
+    assert problems(snapshot) == []
+    for request, owner in [("/API/x", "strict"), ("/Api/x", "loose"), ("/DOCS", "loose")]:
+        route = snapshot.matcher.match("h", request)
+        assert route is not None and route.ingress == owner, request
+    assert snapshot.matcher.match("h", "/other") is None
+
+
+# --- host-wide-regex: ingress-nginx's behaviour, on request ------------------------------------
+GLOBAL = ("default", "gateway-config")
+
+
+def _configmap(host_wide: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "gateway-config", "namespace": "default"},
+        "data": {"host-wide-regex": host_wide},
+    }
+
+
+HOST_WIDE_OBJECTS = [
+    ingress(
+        "regex",
+        rule("h", path("/r.+", "ImplementationSpecific", service="regex")),
+        annotations=REGEX,
+    ),
+    ingress(
+        "plain", rule("h", path("/foo", "Exact", service="plain"), path("/bar", service="plain"))
+    ),
+    ingress("other-host", rule("g", path("/foo", "Exact", service="other"))),
+]
+
+
+def test_host_wide_regex_turns_every_path_of_the_host_into_a_regex() -> None:
+    snapshot = compile_objects([*HOST_WIDE_OBJECTS, _configmap("true")], configmap=GLOBAL)
+    assert problems(snapshot) == []
+    served = {
+        request: (route.ingress if (route := snapshot.matcher.match(host, request)) else None)
+        for host, request in [("h", "/FOO/more"), ("h", "/barbaz"), ("h", "/rx"), ("g", "/FOO")]
+    }
+    # Exact /foo behaves as a case-insensitive prefix (ingress-nginx #8208), Prefix /bar as a
+    # string prefix; other hosts keep the spec's semantics.
+    assert served == {"/FOO/more": "plain", "/barbaz": "plain", "/rx": "regex", "/FOO": None}
+
+
+def test_host_wide_regex_off_by_default_and_flipping_it_recompiles() -> None:
+    confined = compile_objects([*HOST_WIDE_OBJECTS, _configmap("false")], configmap=GLOBAL)
+    assert confined.matcher.match("h", "/FOO/more") is None
+    assert confined.matcher.match("h", "/barbaz") is None
+    wide = compile_objects(
+        [*HOST_WIDE_OBJECTS, _configmap("true")], configmap=GLOBAL, previous=confined
+    )
+    assert wide.table is not confined.table
+    assert wide.matcher.match("h", "/FOO/more") is not None
