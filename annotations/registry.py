@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from annotations import canary, headers, matching, redirect, rewrite, snippets
+from annotations import canary, headers, hosts, matching, redirect, rewrite, snippets
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
 
@@ -39,6 +39,7 @@ GROUPS: tuple[Group, ...] = (
     _group("matching", matching),
     _group("redirect", redirect),
     _group("headers", headers),
+    _group("hosts", hosts),
     _group("snippets", snippets),
 )
 
@@ -68,6 +69,7 @@ class IngressAnnotations:
     matching: matching.Conditions | None = None
     redirect: redirect.Redirects | None = None
     headers: headers.HeaderControl | None = None
+    hosts: hosts.HostsAndFallbacks | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

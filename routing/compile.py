@@ -46,9 +46,11 @@ from routing.globals import GlobalConfig, parse_global_config
 from routing.headers import HeaderPolicy, header_policy
 from routing.match import Matcher
 from routing.model import (
+    FIRST_PORT,
     BackendKey,
     CanaryBackend,
     Endpoint,
+    Fallback,
     MatchKind,
     Rewrite,
     Route,
@@ -115,6 +117,8 @@ class _TableBuilder:
         self.by_rule: dict[tuple[str, str, str, Conditions | None], Claim] = {}
         """(host, path, pathType, conditions) as written → the claim of the route it made."""
         self.hosts: set[str] = set()
+        self.aliases: dict[str, str] = {}
+        """`server-alias` name → the host whose routes serve it."""
         self.defaults: dict[str, Route] = {}
         self.problems: list[Problem] = []
 
@@ -175,8 +179,9 @@ class _TableBuilder:
         location: re.Pattern[str] | None = None,
         ignore_case: bool = False,
     ) -> Route:
-        """One route of `admitted`, with its Ingress's redirect and header settings."""
+        """One route of `admitted`, with its Ingress's redirect, header and fallback settings."""
         meta = admitted.source.meta
+        hosts = admitted.config.hosts
         return Route(
             host=host,
             path=path,
@@ -193,6 +198,8 @@ class _TableBuilder:
             ignore_case=ignore_case,
             redirects=admitted.config.redirect,
             headers=self._header_policy(admitted),
+            fallback=_fallback(admitted),
+            error_codes=hosts.error_codes if hosts is not None else frozenset(),
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 
@@ -290,8 +297,32 @@ class _TableBuilder:
                 canaries=(),
                 redirects=Redirects(redirect=target),
                 headers=None,
+                fallback=None,
+                error_codes=frozenset(),
                 conditions=None,
             )
+
+    def add_aliases(self, ingresses: Iterable[AdmittedIngress]) -> None:
+        """`server-alias`: each alias names the first rule host of its Ingress, unless a rule
+        serves that name itself or an older Ingress's host already took it (ingress-nginx
+        drops such aliases too); those are warnings."""
+        for admitted in ingresses:
+            config = admitted.config.hosts
+            hosts = [r.host for r in admitted.source.rules if r.host]
+            if config is None or not config.aliases or not hosts:
+                continue
+            found = find(admitted.source.meta.annotations or {}, "server-alias")
+            field = f"metadata.annotations[{found[0] if found else 'server-alias'}]"
+            for alias in config.aliases:
+                owner = self.aliases.get(alias)
+                if alias in self.hosts:
+                    reason = f"alias {alias} is ignored: a rule serves that host itself"
+                elif owner is not None and owner != hosts[0]:
+                    reason = f"alias {alias} is ignored: it is already an alias of host {owner}"
+                else:
+                    self.aliases[alias] = hosts[0]
+                    continue
+                self._warn(admitted, field, reason, "IgnoredAlias")
 
     def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
         reason = (
@@ -325,6 +356,24 @@ class _TableBuilder:
         for host in sorted(by_host, key=lambda h: (h == "", h.startswith("*."), h)):
             ordered.extend(route for _, route in sorted(by_host[host], key=lambda p: p[0]))
         return tuple(ordered)
+
+
+def _fallback(admitted: AdmittedIngress) -> Fallback | None:
+    """The Ingress's `default-backend` annotation as a backend (the Service's first port)."""
+    config = admitted.config.hosts
+    if config is None or config.default_backend is None:
+        return None
+    meta = admitted.source.meta
+    namespace = config.default_backend[0] or meta.namespace
+    service = config.default_backend[1]
+    found = find(meta.annotations or {}, "default-backend")
+    return Fallback(
+        namespace=namespace,
+        ingress=meta.name,
+        service=service,
+        backend=backend_key(namespace, service, FIRST_PORT),
+        field=found[0] if found else "default-backend",
+    )
 
 
 def _rewrite(
@@ -462,14 +511,20 @@ def compile_routes(
         if not admitted.is_canary:
             builder.add(admitted)
     builder.add_www_redirects()
+    builder.add_aliases(a for a in ours if not a.is_canary)
     for admitted in ours:
         if admitted.is_canary:
             builder.attach_canary(admitted)
     routes = builder.routes()
     served = frozenset((a.source.meta.namespace, a.source.meta.name) for a in ours)
-    digest = snapshot_digest(routes_digest(routes), *sorted(f"{ns}/{name}" for ns, name in served))
-    table = RouteTable(routes, tuple(builder.problems), digest, served)
-    return table, Matcher(routes)
+    aliases = tuple(sorted(builder.aliases.items()))
+    digest = snapshot_digest(
+        routes_digest(routes),
+        *sorted(f"{ns}/{name}" for ns, name in served),
+        *(f"{alias}={host}" for alias, host in aliases),
+    )
+    table = RouteTable(routes, tuple(builder.problems), digest, served, aliases)
+    return table, Matcher(routes, aliases)
 
 
 def _resolve(
@@ -479,21 +534,24 @@ def _resolve(
     index = EndpointIndex(state.services, state.endpoint_slices, state.endpoints)
     resolutions: dict[BackendKey, Resolution] = {}
     problems: dict[tuple[str, str, BackendKey], Problem] = {}
-    targets: list[Route | CanaryBackend] = []
+    targets: list[Route | CanaryBackend | Fallback] = []
     for route in routes:
         targets.append(route)
         targets.extend(route.canaries)
+        if route.fallback is not None:
+            targets.append(route.fallback)
     for target in targets:
         resolution = resolutions.get(target.backend)
         if resolution is None:
             resolution = index.resolve(target.namespace, target.service, target.port)
             resolutions[target.backend] = resolution
         if resolution.missing is not None:
-            consequence = (
-                "requests to this path get 503"
-                if isinstance(target, Route)
-                else "requests chosen for this canary go to the primary Service"
-            )
+            if isinstance(target, Route):
+                consequence = "requests to this path get 503"
+            elif isinstance(target, Fallback):
+                consequence = "the default backend is not used"
+            else:
+                consequence = "requests chosen for this canary go to the primary Service"
             problems.setdefault(
                 (target.namespace, target.ingress, target.backend),
                 Problem(

@@ -35,6 +35,8 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         _redirect_fields(route.redirects),
         _header_fields(route.headers),
         route.conditions.describe() if route.conditions is not None else None,
+        route.fallback.backend if route.fallback is not None else None,
+        sorted(route.error_codes),
     )
 
 

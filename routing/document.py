@@ -36,6 +36,15 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
         entry["redirect"] = {"code": code, "location": redirects.redirect.location.text}
     if redirects is not None and redirects.app_root is not None:
         entry["app_root"] = redirects.app_root
+    fallback = route.fallback
+    if fallback is not None:
+        entry["default_backend_service"] = {
+            "namespace": fallback.namespace,
+            "service": fallback.service,
+            "endpoints": [e.hostport for e in snapshot.endpoints.get(fallback.backend, ())],
+        }
+    if route.error_codes:
+        entry["custom_http_errors"] = sorted(route.error_codes)
     if route.canaries:
         entry["canaries"] = [_canary_entry(c, snapshot) for c in route.canaries]
     return entry
@@ -77,6 +86,7 @@ def routes_document(snapshot: Snapshot, generation: int) -> dict[str, Any]:
         "generation": generation,
         "digest": snapshot.digest,
         "routes": [_route_entry(r, snapshot) for r in snapshot.table.routes],
+        "aliases": dict(snapshot.table.aliases),
         "problems": [p.as_dict() for p in snapshot.problems],
         "settings": _settings(snapshot.config),
     }

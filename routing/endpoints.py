@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from routing.model import Endpoint
+from routing.model import FIRST_PORT, Endpoint
 from routing.sources import Endpoints, EndpointSlice, Service, ServicePort
 
 
@@ -56,7 +56,8 @@ class EndpointIndex:
             return Resolution((), f"Service {namespace}/{service_name} does not exist")
         service_port = _find_port(service, port)
         if service_port is None:
-            return Resolution((), f"Service {namespace}/{service_name} has no port {port!r}")
+            wanted = "ports" if port == FIRST_PORT else f"port {port!r}"
+            return Resolution((), f"Service {namespace}/{service_name} has no {wanted}")
         if service.type == "ExternalName" and service.external_name:
             target = service_port.target_port
             number = target if isinstance(target, int) else service_port.port
@@ -71,6 +72,8 @@ class EndpointIndex:
 
 
 def _find_port(service: Service, port: int | str) -> ServicePort | None:
+    if port == FIRST_PORT:
+        return service.ports[0] if service.ports else None
     for candidate in service.ports:
         if candidate.port == port if isinstance(port, int) else candidate.name == port:
             return candidate

@@ -153,12 +153,20 @@ class Matcher:
 
     __slots__ = ("_any_host", "_exact", "_wildcard")
 
-    def __init__(self, routes: Iterable[Route]) -> None:
+    def __init__(self, routes: Iterable[Route], aliases: Iterable[tuple[str, str]] = ()) -> None:
         self._exact: dict[str, HostRoutes] = {}
         self._wildcard: dict[str, HostRoutes] = {}
         self._any_host: HostRoutes | None = None
         for route in routes:
             self._host_routes(route.host).add(route)
+        for alias, host in aliases:  # `server-alias`: one more name for the same virtual host
+            index, key = (
+                (self._wildcard, host[2:]) if host.startswith("*.") else (self._exact, host)
+            )
+            routes_of_host = index.get(key)
+            if routes_of_host is not None:
+                alias_index = self._wildcard if alias.startswith("*.") else self._exact
+                alias_index[alias[2:] if alias.startswith("*.") else alias] = routes_of_host
 
     def _host_routes(self, host: str) -> HostRoutes:
         if not host:

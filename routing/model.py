@@ -84,6 +84,30 @@ class CanaryBackend:
         return f"{self.field}.backend.service"
 
 
+FIRST_PORT = ""
+"""The port of a `default-backend` Service: its first port, whatever its number or name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """A route's `default-backend`: where requests go when the route's Service has no ready
+    endpoint, and who answers for `custom-http-errors`."""
+
+    namespace: str
+    ingress: str
+    """The Ingress whose annotation named it (metrics and log labels)."""
+    service: str
+    backend: BackendKey
+    field: str
+    """The annotation key, for messages."""
+    port: int | str = FIRST_PORT
+
+    @property
+    def service_field(self) -> str:
+        """Where the Service was named."""
+        return f"metadata.annotations[{self.field}]"
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One servable (host, path) pair and what to do with matching requests."""
@@ -114,6 +138,10 @@ class Route:
     """Header changes for this route's requests and responses (`routing.headers`)."""
     ignore_case: bool = False
     """Exact and Prefix paths compared without regard to case (`ignore-path-case`)."""
+    fallback: Fallback | None = None
+    """The Ingress's `default-backend`, if it names one."""
+    error_codes: frozenset[int] = frozenset()
+    """`custom-http-errors`: upstream statuses answered by the fallback instead."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""
@@ -164,6 +192,8 @@ class RouteTable:
     ingresses: frozenset[tuple[str, str]] = frozenset()
     """(namespace, name) of every accepted Ingress of our class, canaries and losers included:
     the Ingresses whose status this gateway writes."""
+    aliases: tuple[tuple[str, str], ...] = ()
+    """(alias, host) pairs from `server-alias`: the alias is served by the host's routes."""
 
 
 @dataclass(frozen=True, slots=True)

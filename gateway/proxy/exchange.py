@@ -39,7 +39,7 @@ from gateway.proxy.errors import (
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.request import IDEMPOTENT, RequestHead, upstream_head
+from gateway.proxy.request import IDEMPOTENT, RequestHead, error_page_head, upstream_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.responses import reason as reason_phrase
 from routing.canary import choose_canary
@@ -51,7 +51,7 @@ from routing.rewrite import rewrite_path
 if TYPE_CHECKING:
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.upstream import UpstreamConnection
-    from routing.model import CanaryBackend, Endpoint, Route, Snapshot
+    from routing.model import CanaryBackend, Endpoint, Fallback, Route, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,13 @@ class Exchange:
         self.early = early
         self.started = self.loop.time()
         self.route: Route | None = None
-        self.target: Route | CanaryBackend | None = None
-        """What serves the request: the route, or the canary chosen for it (labels, balancer)."""
+        self.target: Route | CanaryBackend | Fallback | None = None
+        """What serves the request: the route, the canary chosen for it, or the route's default
+        backend (labels, balancer)."""
+        self.error_codes: frozenset[int] = frozenset()
+        """`custom-http-errors` still to intercept (emptied once one was)."""
+        self.intercepted = 0
+        """The upstream status replaced by an error page, 0 when none was."""
         self.location: str | None = None
         """`Location` of a redirect the gateway answers itself."""
         self.endpoints: tuple[Endpoint, ...] = ()
@@ -99,6 +104,8 @@ class Exchange:
         self.body_received = 0
         self.kept: list[bytes] | None = []
         self.kept_bytes = 0
+        self.discard_body = False
+        """Set when the request body must go nowhere (the error page request has none)."""
         self.sending = False
         self.continue_sent = False
         self._upstream_head = b""
@@ -135,6 +142,8 @@ class Exchange:
                 self.respond_error(status)
             else:
                 await self._forward()
+                if self.intercepted and not self.response_started:
+                    await self._error_page()
         except asyncio.CancelledError:
             self._drop_upstream()
             self.close_after = True
@@ -178,7 +187,14 @@ class Exchange:
             if endpoints:
                 self.target, self.endpoints = canary, endpoints
         if not self.endpoints:
-            return 503
+            # ingress-nginx's `default-backend`: its endpoints stand in for the Service's.
+            fallback = route.fallback
+            self.endpoints = snapshot.endpoints.get(fallback.backend, ()) if fallback else ()
+            if not self.endpoints:
+                return 503
+            self.target = fallback
+        else:
+            self.error_codes = route.error_codes
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
         self._upstream_head, self.client_ip = upstream_head(
             head, self.down.peer, self.config, path, route.headers
@@ -218,6 +234,24 @@ class Exchange:
                     break
         if not self.response_started:
             self.respond_error(error.status if error is not None else 502)
+
+    async def _error_page(self) -> None:
+        """`custom-http-errors`: ask the default backend for the page in place of the upstream's
+        answer; without one (or without its endpoints), the gateway's own page for the code."""
+        route, answered, snapshot = self.route, self.target, self.snapshot
+        assert route is not None and answered is not None and snapshot is not None
+        fallback = route.fallback
+        endpoints = snapshot.endpoints.get(fallback.backend, ()) if fallback else ()
+        if fallback is None or not endpoints:
+            self.respond_error(self.intercepted)
+            return
+        self._upstream_head = error_page_head(
+            self.head, self.client_ip, self.intercepted, route.namespace, route.ingress,
+            answered.service, answered.port,
+        )  # fmt: skip
+        self.target, self.endpoints = fallback, endpoints
+        self.kept, self.kept_bytes, self.continue_sent = [], 0, True
+        await self._forward()
 
     def _may_retry(self, err: UpstreamError) -> bool:
         conditions = self.config.proxy_next_upstream
@@ -298,6 +332,8 @@ class Exchange:
             self._send_body(b"0\r\n\r\n")
 
     def _send_body(self, data: bytes) -> None:
+        if self.discard_body:
+            return
         kept = self.kept
         if kept is not None:
             if self.sending and self.kept_bytes + len(data) > REPLAY_LIMIT:
@@ -331,6 +367,9 @@ class Exchange:
     ) -> None:
         """The pod's response head: re-serialise it for the client."""
         self._got_response_byte = True
+        if status in self.error_codes:
+            self._intercept(status)
+            return
         try:
             head = self._response_head(status, reason, headers)
         except InvalidResponse as err:
@@ -346,6 +385,19 @@ class Exchange:
         if self.head.method == "HEAD":
             # httptools cannot be told a HEAD response has no body: finish here, never reuse.
             self._complete(reusable=False)
+
+    def _intercept(self, status: int) -> None:
+        """An upstream status listed in `custom-http-errors`: drop this response unread (its
+        connection cannot be reused) and let `run` fetch the error page."""
+        self.error_codes = frozenset()
+        self.intercepted = status
+        self.upstream_status = _join(self.upstream_status, str(status))
+        self.discard_body = True
+        if not self.request_complete:
+            self.close_after = True  # the rest of the body is read nowhere
+        self._drop_upstream()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]

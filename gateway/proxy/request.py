@@ -350,6 +350,63 @@ def upstream_head(
     return b"".join(out), client
 
 
+# Set by the gateway on the request for a custom error page; client values are dropped.
+_ERROR_PAGE_HEADERS = frozenset(
+    {
+        b"x-code",
+        b"x-format",
+        b"x-original-uri",
+        b"x-namespace",
+        b"x-ingress-name",
+        b"x-service-name",
+        b"x-service-port",
+        b"x-request-id",
+    }
+)
+
+
+def error_page_head(
+    head: RequestHead,
+    client: str,
+    code: int,
+    namespace: str,
+    ingress: str,
+    service: str,
+    port: object,
+) -> bytes:
+    """The request for a `custom-http-errors` page, as ingress-nginx's error location sends it
+    to the default backend: `GET /` (`HEAD` for HEAD) with the client's end-to-end headers, no
+    body, and what happened in the X- headers (`service`/`port`: who answered `code`)."""
+    nominated = _nominated(head)
+    out = [
+        b"HEAD / HTTP/1.1\r\n" if head.method == "HEAD" else b"GET / HTTP/1.1\r\n",
+        b"Host: " + head.host_header + b"\r\n",
+    ]
+    for name, value in head.headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in nominated or lower in FORWARDED:
+            continue
+        if lower not in _ERROR_PAGE_HEADERS:
+            out.append(name + b": " + value + b"\r\n")
+    accept = (_header(head, b"accept") or b"").decode("latin-1")
+    original = f"{head.raw_path}?{head.query_string}" if head.query_string else head.raw_path
+    out.append(
+        (
+            f"X-Code: {code}\r\n"
+            f"X-Format: {accept}\r\n"
+            f"X-Original-URI: {original}\r\n"
+            f"X-Namespace: {namespace}\r\n"
+            f"X-Ingress-Name: {ingress}\r\n"
+            f"X-Service-Name: {service}\r\n"
+            f"X-Service-Port: {port}\r\n"
+            f"X-Request-ID: {head.request_id}\r\n"
+            f"X-Real-IP: {client}\r\n"
+            f"X-Forwarded-For: {client}\r\n\r\n"
+        ).encode("latin-1")
+    )
+    return b"".join(out)
+
+
 def _nominated(head: RequestHead) -> frozenset[bytes]:
     value = _header(head, b"connection")
     if not value:

@@ -57,7 +57,7 @@ def test_routes_json_is_the_debug_routes_document() -> None:
     result = run("routes", "--manifests", str(DEMO), "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"generation", "digest", "routes", "problems", "settings"}
+    assert set(document) == {"generation", "digest", "routes", "problems", "settings", "aliases"}
     assert document["generation"] == 1 and len(document["digest"]) == 16
     for route in document["routes"]:
         assert {
