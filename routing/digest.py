@@ -36,7 +36,7 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         _header_fields(route.headers),
         route.conditions.describe() if route.conditions is not None else None,
         route.fallback.backend if route.fallback is not None else None,
-        sorted(route.error_codes),
+        tuple(sorted(route.error_codes)) if route.error_codes else (),
     )
 
 

@@ -47,16 +47,16 @@ Candidates = tuple[Route, ...]
 """The routes of one index entry, in precedence order: conditional ones before the plain one."""
 
 
+def _serves(route: Route, request: Request | None) -> bool:
+    """Whether the route's conditions (if any) hold for the request (None: they never do)."""
+    conditions = route.conditions
+    return conditions is None or (request is not None and conditions.accepts(request))
+
+
 def _first(candidates: Candidates, request: Request | None) -> Route | None:
-    """The first candidate whose conditions the request meets (None: conditions never hold)."""
-    route = candidates[0]
-    if route.conditions is None:
-        return route  # the common case: one plain route at this path
-    for route in candidates:
-        conditions = route.conditions
-        if conditions is None or (request is not None and conditions.accepts(request)):
-            return route
-    return None
+    """The first candidate that serves the request (callers have handled a plain first one:
+    the common case, kept inline on the hot path)."""
+    return next((r for r in candidates if _serves(r, request)), None)
 
 
 @dataclass(slots=True)
@@ -75,8 +75,8 @@ class HostRoutes:
     """Segments in the deepest Prefix key: deeper parts of a request path cannot match."""
 
     def add(self, route: Route) -> None:
-        """Index one route; routes must arrive in precedence order (a plain route after it
-        at the same path is never reached, so it is not kept)."""
+        """Index one route. Routes arrive in precedence order; one that comes after a plain
+        route at the same path could never serve, so it is not kept."""
         if route.is_default_backend:
             self.default_backend = self.default_backend or route
         elif route.match == "exact":
@@ -101,18 +101,19 @@ class HostRoutes:
     def match(self, path: str, request: Request | None = None) -> Route | None:
         """The route for a normalised request path, or None (→ 404). Without `request`, routes
         with conditions never match."""
+        found: Route | None
         candidates = self.exact.get(path)
         if candidates is not None:
-            route = _first(candidates, request)
-            if route is not None:
+            route = candidates[0]
+            if route.conditions is None:
                 return route
+            if (found := _first(candidates, request)) is not None:
+                return found
         folded = self.prefix_folded
         if self.exact_folded or folded:
             candidates = self.exact_folded.get(path.lower())
-            if candidates is not None:
-                route = _first(candidates, request)
-                if route is not None:
-                    return route
+            if candidates is not None and (found := _first(candidates, request)) is not None:
+                return found
         prefix = self.prefix
         if prefix or folded:
             # Start at the deepest candidate a Prefix key could equal: `/a/b/c/d` against keys
@@ -126,25 +127,24 @@ class HostRoutes:
             while candidate:
                 candidates = prefix.get(candidate)
                 if candidates is not None:
-                    route = _first(candidates, request)
-                    if route is not None:
+                    route = candidates[0]
+                    if route.conditions is None:
                         return route
+                    if (found := _first(candidates, request)) is not None:
+                        return found
                 if folded:
                     candidates = folded.get(candidate.lower())
-                    if candidates is not None:
-                        route = _first(candidates, request)
-                        if route is not None:
-                            return route
+                    if (
+                        candidates is not None
+                        and (found := _first(candidates, request)) is not None
+                    ):
+                        return found
                 candidate = candidate[: candidate.rfind("/")]
         for pattern, route in self.regex:
-            if pattern.search(path):
-                conditions = route.conditions
-                if conditions is None or (request is not None and conditions.accepts(request)):
-                    return route
-        if self.catch_all:
-            route = _first(self.catch_all, request)
-            if route is not None:
+            if pattern.search(path) and _serves(route, request):
                 return route
+        if self.catch_all and (found := _first(self.catch_all, request)) is not None:
+            return found
         return self.default_backend
 
 

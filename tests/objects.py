@@ -4,6 +4,7 @@ that compiles them through the real store and compiler."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.control.store import Store
@@ -14,6 +15,21 @@ from routing.model import Snapshot
 from routing.problems import Problem
 
 Obj = dict[str, Any]
+
+
+@dataclass
+class RequestStub:
+    """What route conditions read from a request: method, headers (lower-case names), query."""
+
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        return self.args.get(name)
 
 
 def backend(service: str, port: int | str = 80) -> Obj:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
 from annotations import PREFIXES, parse_all
 from annotations.matching import Conditions, ValueCondition
+from tests.objects import RequestStub
 
 H = "higress.io/"
 
@@ -125,64 +124,57 @@ def test_conditions_shape_a_canary_without_warning() -> None:
     assert [w.key for w in result.warnings] == ["nginx.ingress.kubernetes.io/rewrite-target"]
 
 
-@dataclass
-class Request:
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    args: dict[str, str] = field(default_factory=dict)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    def query(self, name: str) -> str | None:
-        return self.args.get(name)
-
-
 @pytest.mark.parametrize(
     ("annotations", "request_", "accepted"),
     [
-        pytest.param({"match-method": "GET POST"}, Request("POST"), True, id="method-in"),
-        pytest.param({"match-method": "GET POST"}, Request("PUT"), False, id="method-out"),
+        pytest.param({"match-method": "GET POST"}, RequestStub("POST"), True, id="method-in"),
+        pytest.param({"match-method": "GET POST"}, RequestStub("PUT"), False, id="method-out"),
         pytest.param(
-            {"exact-match-header-x-u": "1"}, Request(headers={"x-u": "1"}), True, id="exact"
+            {"exact-match-header-x-u": "1"}, RequestStub(headers={"x-u": "1"}), True, id="exact"
         ),
         pytest.param(
-            {"exact-match-header-x-u": "1"}, Request(headers={"x-u": "12"}), False, id="exact-no"
+            {"exact-match-header-x-u": "1"},
+            RequestStub(headers={"x-u": "12"}),
+            False,
+            id="exact-no",
         ),
-        pytest.param({"exact-match-header-x-u": "1"}, Request(), False, id="absent-header"),
+        pytest.param({"exact-match-header-x-u": "1"}, RequestStub(), False, id="absent-header"),
         pytest.param(
-            {"prefix-match-header-x-u": "ab"}, Request(headers={"x-u": "abc"}), True, id="prefix"
+            {"prefix-match-header-x-u": "ab"},
+            RequestStub(headers={"x-u": "abc"}),
+            True,
+            id="prefix",
         ),
         pytest.param(
             {"prefix-match-header-x-u": "ab"},
-            Request(headers={"x-u": "Abc"}),
+            RequestStub(headers={"x-u": "Abc"}),
             False,
             id="prefix-case-sensitive",
         ),
         pytest.param(
-            {"regex-match-header-x-u": "a+"}, Request(headers={"x-u": "aaa"}), True, id="regex"
+            {"regex-match-header-x-u": "a+"}, RequestStub(headers={"x-u": "aaa"}), True, id="regex"
         ),
         pytest.param(
             {"regex-match-header-x-u": "a+"},
-            Request(headers={"x-u": "aaab"}),
+            RequestStub(headers={"x-u": "aaab"}),
             False,
             id="regex-whole-value",
         ),
         pytest.param(
             {"exact-match-query-v": "2", "match-method": "GET"},
-            Request("GET", args={"v": "2"}),
+            RequestStub("GET", args={"v": "2"}),
             True,
             id="all-hold",
         ),
         pytest.param(
             {"exact-match-query-v": "2", "match-method": "GET"},
-            Request("POST", args={"v": "2"}),
+            RequestStub("POST", args={"v": "2"}),
             False,
             id="one-fails",
         ),
     ],
 )
-def test_accepts(annotations: dict[str, str], request_: Request, accepted: bool) -> None:
+def test_accepts(annotations: dict[str, str], request_: RequestStub, accepted: bool) -> None:
     conditions = parsed({H + k: v for k, v in annotations.items()})
     assert conditions is not None
     assert conditions.accepts(request_) is accepted

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.paths import normalise_request_path
-from tests.objects import backend, compile_objects, ingress, path, rule
+from tests.objects import RequestStub, backend, compile_objects, ingress, path, rule
 
 HOSTS = ["a.test", "*.a.test", "b.a.test", None]
 REQUEST_HOSTS = ["a.test", "b.a.test", "x.a.test", "y.x.a.test", "other.test"]
@@ -165,18 +165,7 @@ def test_indexed_matcher_agrees_with_naive_scan(ingresses: list[dict[str, Any]])
             normalised = normalise_request_path(request)
             assert normalised is not None
             for method in ("GET", "POST", "PUT"):
-                route = snapshot.matcher.match(host, normalised, _Request(method))
+                route = snapshot.matcher.match(host, normalised, RequestStub(method))
                 got = None if route is None else (route.ingress, route.rule, route.index)
                 expected = naive_match(ingresses, host, normalised, method)
                 assert got == expected, (host, request, method)
-
-
-@dataclass
-class _Request:
-    method: str
-
-    def header(self, name: str) -> str | None:
-        return None
-
-    def query(self, name: str) -> str | None:
-        return None

@@ -3,29 +3,16 @@ ordered as Higress sorts them (§4.2), falling through when they fail."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from routing.model import Snapshot
-from tests.objects import compile_objects, ingress, path, problems, rule
+from tests.objects import RequestStub, compile_objects, ingress, path, problems, rule
 
 H = "higress.io/"
 N = "nginx.ingress.kubernetes.io/"
 
 
-@dataclass
-class Request:
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    args: dict[str, str] = field(default_factory=dict)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    def query(self, name: str) -> str | None:
-        return self.args.get(name)
-
-
-def served(snapshot: Snapshot, request: Request, p: str = "/api", host: str = "h") -> str | None:
+def served(
+    snapshot: Snapshot, request: RequestStub, p: str = "/api", host: str = "h"
+) -> str | None:
     route = snapshot.matcher.match(host, p, request)
     return route.ingress if route is not None else None
 
@@ -44,10 +31,10 @@ def test_same_path_shared_when_conditions_differ() -> None:
         ]
     )
     assert problems(snapshot) == []
-    assert served(snapshot, Request("GET")) == "gets"
-    assert served(snapshot, Request("POST")) == "plain"
-    assert served(snapshot, Request("POST", {"x-version": "2"})) == "v2"
-    assert served(snapshot, Request("POST", args={"beta": "1"})) == "beta"
+    assert served(snapshot, RequestStub("GET")) == "gets"
+    assert served(snapshot, RequestStub("POST")) == "plain"
+    assert served(snapshot, RequestStub("POST", {"x-version": "2"})) == "v2"
+    assert served(snapshot, RequestStub("POST", args={"beta": "1"})) == "beta"
 
 
 def test_higress_order_among_routes_of_one_path() -> None:
@@ -66,13 +53,15 @@ def test_higress_order_among_routes_of_one_path() -> None:
             when("one-method", {H + "match-method": "GET"}),
         ]
     )
-    everything = Request("GET", {"x-a": "1", "x-b": "1"}, {"a": "1"})
+    everything = RequestStub("GET", {"x-a": "1", "x-b": "1"}, {"a": "1"})
     assert served(snapshot, everything) == "one-method"
-    assert served(snapshot, Request("POST", {"x-a": "1", "x-b": "1"})) == "two-methods"
-    assert served(snapshot, Request("PUT", {"x-a": "1", "x-b": "1"}, {"a": "1"})) == "two-headers"
-    assert served(snapshot, Request("PUT", {"x-a": "1"}, {"a": "1"})) == "one-header"
-    assert served(snapshot, Request("PUT", args={"a": "1"})) == "one-query"
-    assert served(snapshot, Request("PUT")) == "plain"
+    assert served(snapshot, RequestStub("POST", {"x-a": "1", "x-b": "1"})) == "two-methods"
+    assert (
+        served(snapshot, RequestStub("PUT", {"x-a": "1", "x-b": "1"}, {"a": "1"})) == "two-headers"
+    )
+    assert served(snapshot, RequestStub("PUT", {"x-a": "1"}, {"a": "1"})) == "one-header"
+    assert served(snapshot, RequestStub("PUT", args={"a": "1"})) == "one-query"
+    assert served(snapshot, RequestStub("PUT")) == "plain"
 
 
 def test_failed_conditions_fall_through_to_shorter_paths_and_404() -> None:
@@ -83,11 +72,11 @@ def test_failed_conditions_fall_through_to_shorter_paths_and_404() -> None:
             when("other-host", {H + "match-method": "GET"}, path("/"), host="g"),
         ]
     )
-    assert served(snapshot, Request("GET"), "/api/v1") == "api-get"
-    assert served(snapshot, Request("POST"), "/api/v1") == "root"  # exact, prefix, then `/`
-    assert served(snapshot, Request("POST"), "/api/x") == "root"
-    assert served(snapshot, Request("GET"), "/x", host="g") == "other-host"
-    assert served(snapshot, Request("POST"), "/x", host="g") is None  # 404, never another host
+    assert served(snapshot, RequestStub("GET"), "/api/v1") == "api-get"
+    assert served(snapshot, RequestStub("POST"), "/api/v1") == "root"  # exact, prefix, then `/`
+    assert served(snapshot, RequestStub("POST"), "/api/x") == "root"
+    assert served(snapshot, RequestStub("GET"), "/x", host="g") == "other-host"
+    assert served(snapshot, RequestStub("POST"), "/x", host="g") is None  # 404, never another host
 
 
 def test_regex_routes_have_conditions_too() -> None:
@@ -101,8 +90,8 @@ def test_regex_routes_have_conditions_too() -> None:
             when("plain", {}, path("/")),
         ]
     )
-    assert served(snapshot, Request("GET"), "/abc") == "regex-get"
-    assert served(snapshot, Request("DELETE"), "/abc") == "plain"
+    assert served(snapshot, RequestStub("GET"), "/abc") == "regex-get"
+    assert served(snapshot, RequestStub("DELETE"), "/abc") == "plain"
 
 
 def test_same_conditions_conflict_and_the_message_says_which() -> None:
@@ -115,7 +104,7 @@ def test_same_conditions_conflict_and_the_message_says_which() -> None:
     [problem] = problems(snapshot)
     assert (problem.name, problem.code) == ("new", "ConflictingPath")
     assert 'when method GET, header x-a exact "1"' in problem.reason
-    assert served(snapshot, Request("GET", {"x-a": "1"})) == "old"
+    assert served(snapshot, RequestStub("GET", {"x-a": "1"})) == "old"
 
 
 def test_without_request_conditional_routes_never_match() -> None:
@@ -135,7 +124,7 @@ def test_default_backend_has_no_conditions() -> None:
             )
         ]
     )
-    route = snapshot.matcher.match("h", "/api", Request("POST"))
+    route = snapshot.matcher.match("h", "/api", RequestStub("POST"))
     assert route is not None and route.is_default_backend
 
 
@@ -157,8 +146,8 @@ def test_canary_joins_the_route_with_its_conditions() -> None:
             ),
         ]
     )
-    gets = snapshot.matcher.match("h", "/api", Request("GET"))
-    plain = snapshot.matcher.match("h", "/api", Request("PUT"))
+    gets = snapshot.matcher.match("h", "/api", RequestStub("GET"))
+    plain = snapshot.matcher.match("h", "/api", RequestStub("PUT"))
     assert gets is not None and [c.ingress for c in gets.canaries] == ["canary-gets"]
     assert plain is not None and plain.canaries == ()
     [problem] = problems(snapshot)
