@@ -11,7 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from annotations import canary, headers, hosts, matching, redirect, rewrite, snippets
+from annotations import (
+    balancing,
+    canary,
+    headers,
+    hosts,
+    matching,
+    redirect,
+    rewrite,
+    snippets,
+)
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
 
@@ -40,6 +49,7 @@ GROUPS: tuple[Group, ...] = (
     _group("redirect", redirect),
     _group("headers", headers),
     _group("hosts", hosts),
+    _group("balancing", balancing),
     _group("snippets", snippets),
 )
 
@@ -70,6 +80,7 @@ class IngressAnnotations:
     redirect: redirect.Redirects | None = None
     headers: headers.HeaderControl | None = None
     hosts: hosts.HostsAndFallbacks | None = None
+    balancing: balancing.Balancing | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

@@ -200,6 +200,7 @@ class _TableBuilder:
             headers=self._header_policy(admitted),
             fallback=_fallback(admitted),
             error_codes=hosts.error_codes if hosts is not None else frozenset(),
+            balancing=admitted.config.balancing,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

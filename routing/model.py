@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal, NewType
 from routing.problems import Problem
 
 if TYPE_CHECKING:
+    from annotations.balancing import Balancing
     from annotations.canary import Selector
     from annotations.matching import Conditions
     from annotations.redirect import Redirects
@@ -142,6 +143,8 @@ class Route:
     """The Ingress's `default-backend`, if it names one."""
     error_codes: frozenset[int] = frozenset()
     """`custom-http-errors`: upstream statuses answered by the fallback instead."""
+    balancing: Balancing | None = None
+    """`load-balance` / `upstream-hash-by`; None means round robin."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

@@ -1,33 +1,162 @@
-"""Endpoint selection. State is keyed by `BackendKey`, so it survives snapshot swaps
-(DESIGN.md invariant 2); keys that leave the route table are pruned after a swap.
+"""Endpoint selection: round robin, least connections, EWMA, random and consistent hashing.
 
-Round robin starts at a random position per backend, so that several gateway replicas (or
-workers) do not all send their first requests to the same pod.
+State is keyed by `BackendKey` (round-robin cursors, hash rings) or by `Endpoint` (requests in
+flight, latency), so it survives snapshot swaps (DESIGN.md invariant 2); keys that leave the
+route table are pruned after a swap.
+
+* Round robin starts at a random position per backend, so that several gateway replicas (or
+  workers) do not all send their first requests to the same pod.
+* `least_conn` takes the endpoint with the fewest requests in flight, scanning from a random
+  position so that ties spread.
+* `ewma` is ingress-nginx's: two endpoints drawn at random, the one with the lower score wins,
+  the score being the time-decayed average response time (10 s decay) times the requests in
+  flight plus one. An endpoint without a measurement scores 0, so new pods are tried at once.
+* `upstream-hash-by`: a ketama-style ring of 160 points per endpoint (MD5, four points per
+  digest); a key goes to the first point at or after its own hash. A pod joining or leaving
+  moves only the keys of its own points, about 1/n of them. A retry walks on along the ring.
+
+Every algorithm skips the endpoints already tried for the request.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import math
 import random
+import time
 from collections.abc import Container, Sequence
+from typing import TYPE_CHECKING
 
 from routing.model import BackendKey, Endpoint, Snapshot
 
+if TYPE_CHECKING:
+    from annotations.balancing import Balancing, Part
+    from gateway.proxy.request import RequestHead
 
-class RoundRobin:
-    """Next endpoint in turn, skipping those already tried for this request."""
+POINTS_PER_ENDPOINT = 160
+EWMA_DECAY_SECONDS = 10.0
 
-    __slots__ = ("_cursors",)
+
+class Ring:
+    """A consistent-hash ring over one endpoint set."""
+
+    __slots__ = ("_endpoints", "_points")
+
+    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+        points: list[tuple[int, Endpoint]] = []
+        for endpoint in endpoints:
+            name = endpoint.hostport
+            for group in range(POINTS_PER_ENDPOINT // 4):
+                digest = hashlib.md5(f"{name}-{group}".encode(), usedforsecurity=False).digest()
+                for k in range(4):
+                    points.append((int.from_bytes(digest[4 * k : 4 * k + 4], "little"), endpoint))
+        points.sort(key=lambda p: (p[0], p[1].hostport))
+        self._points = [p[0] for p in points]
+        self._endpoints = [p[1] for p in points]
+
+    def pick(self, key: str, tried: Container[Endpoint] = ()) -> Endpoint | None:
+        """The endpoint owning `key`, or the next one along the ring not yet tried."""
+        if not self._points:
+            return None
+        digest = hashlib.md5(key.encode("utf-8", "surrogateescape"), usedforsecurity=False)
+        start = bisect.bisect_left(self._points, int.from_bytes(digest.digest()[:4], "little"))
+        count = len(self._points)
+        for step in range(count):
+            endpoint = self._endpoints[(start + step) % count]
+            if endpoint not in tried:
+                return endpoint
+        return None
+
+
+def hash_key(template: tuple[Part, ...], head: RequestHead, client: str) -> str:
+    """The `upstream-hash-by` key of one request (a missing value is empty, as in nginx)."""
+    out: list[str] = []
+    for part in template:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        kind, name = part
+        if kind == "request_uri":
+            value: str | None = head.target.decode("latin-1")
+        elif kind == "uri":
+            value = head.path
+        elif kind == "host":
+            value = head.host
+        elif kind == "remote_addr":
+            value = client
+        elif kind in ("args", "query_string"):
+            value = head.query_string
+        elif kind == "http":
+            value = head.header(name.replace("_", "-"))
+        elif kind == "arg":
+            value = head.query(name)
+        else:
+            value = head.cookie(name)
+        out.append(value or "")
+    return "".join(out)
+
+
+class Balancer:
+    """Picks the endpoint of each try, by the route's algorithm, and keeps the state."""
+
+    __slots__ = ("_active", "_cursors", "_latency", "_rings")
 
     def __init__(self) -> None:
         self._cursors: dict[BackendKey, int] = {}
+        self._rings: dict[BackendKey, tuple[Sequence[Endpoint], Ring]] = {}
+        self._active: dict[Endpoint, int] = {}
+        self._latency: dict[Endpoint, tuple[float, float]] = {}
+        """Endpoint → (decayed mean response time, when it was last updated)."""
 
     def pick(
-        self, key: BackendKey, endpoints: Sequence[Endpoint], tried: Container[Endpoint] = ()
+        self,
+        key: BackendKey,
+        endpoints: Sequence[Endpoint],
+        tried: Container[Endpoint] = (),
+        policy: Balancing | None = None,
+        head: RequestHead | None = None,
+        client: str = "",
     ) -> Endpoint | None:
         """The endpoint for the next try, or None when every one was tried."""
-        count = len(endpoints)
-        if count == 0:
+        if not endpoints:
             return None
+        if policy is None:
+            return self._round_robin(key, endpoints, tried)
+        if policy.hash_by is not None and head is not None:
+            return self._ring(key, endpoints).pick(hash_key(policy.hash_by, head, client), tried)
+        algorithm = policy.algorithm
+        if algorithm == "least_conn":
+            return self._least_conn(endpoints, tried)
+        if algorithm == "ewma":
+            return self._ewma(endpoints, tried)
+        if algorithm == "random":
+            left = [e for e in endpoints if e not in tried]
+            return random.choice(left) if left else None
+        return self._round_robin(key, endpoints, tried)
+
+    def started(self, endpoint: Endpoint) -> None:
+        """A try on `endpoint` begins (requests in flight, for least_conn and ewma)."""
+        self._active[endpoint] = self._active.get(endpoint, 0) + 1
+
+    def finished(self, endpoint: Endpoint, seconds: float | None) -> None:
+        """The try ended; `seconds` is its response time, None when it failed."""
+        active = self._active.get(endpoint, 0) - 1
+        if active > 0:
+            self._active[endpoint] = active
+        else:
+            self._active.pop(endpoint, None)
+        if seconds is None:
+            return
+        now = time.monotonic()
+        mean, updated = self._latency.get(endpoint, (seconds, now))
+        weight = math.exp(-(now - updated) / EWMA_DECAY_SECONDS)
+        self._latency[endpoint] = (mean * weight + seconds * (1.0 - weight), now)
+
+    def _round_robin(
+        self, key: BackendKey, endpoints: Sequence[Endpoint], tried: Container[Endpoint]
+    ) -> Endpoint | None:
+        count = len(endpoints)
         cursor = self._cursors.get(key)
         cursor = random.randrange(count) if cursor is None else cursor + 1
         for step in range(count):
@@ -37,8 +166,49 @@ class RoundRobin:
                 return endpoint
         return None
 
+    def _least_conn(
+        self, endpoints: Sequence[Endpoint], tried: Container[Endpoint]
+    ) -> Endpoint | None:
+        count = len(endpoints)
+        start = random.randrange(count)
+        best: Endpoint | None = None
+        best_active = 0
+        for step in range(count):
+            endpoint = endpoints[(start + step) % count]
+            if endpoint in tried:
+                continue
+            active = self._active.get(endpoint, 0)
+            if best is None or active < best_active:
+                best, best_active = endpoint, active
+        return best
+
+    def _score(self, endpoint: Endpoint) -> float:
+        mean = self._latency.get(endpoint, (0.0, 0.0))[0]
+        return mean * (self._active.get(endpoint, 0) + 1)
+
+    def _ewma(self, endpoints: Sequence[Endpoint], tried: Container[Endpoint]) -> Endpoint | None:
+        left = [e for e in endpoints if e not in tried]
+        if len(left) < 2:
+            return left[0] if left else None
+        first, second = random.sample(left, 2)
+        return first if self._score(first) <= self._score(second) else second
+
+    def _ring(self, key: BackendKey, endpoints: Sequence[Endpoint]) -> Ring:
+        cached = self._rings.get(key)
+        if cached is not None and (cached[0] is endpoints or cached[0] == endpoints):
+            return cached[1]
+        ring = Ring(endpoints)
+        self._rings[key] = (endpoints, ring)
+        return ring
+
     def prune(self, snapshot: Snapshot) -> None:
-        """Forget backends the new snapshot no longer has."""
+        """Forget backends and endpoints the new snapshot no longer has."""
         live = snapshot.endpoints
         for key in [k for k in self._cursors if k not in live]:
             del self._cursors[key]
+        for key in [k for k in self._rings if k not in live]:
+            del self._rings[key]
+        if self._latency:
+            present = {e for endpoints in live.values() for e in endpoints}
+            for endpoint in [e for e in self._latency if e not in present]:
+                del self._latency[endpoint]

@@ -219,19 +219,28 @@ class Exchange:
         tries = config.proxy_next_upstream_tries or len(self.endpoints)
         tried: set[Endpoint] = set()
         error: UpstreamError | None = None
+        balancer = self.down.server.balancer
+        policy = self.route.balancing if self.route is not None else None
         while len(tried) < tries and not self.response_started:
-            endpoint = self.down.server.balancer.pick(self.target.backend, self.endpoints, tried)
+            endpoint = balancer.pick(
+                self.target.backend, self.endpoints, tried, policy, self.head, self.client_ip
+            )
             if endpoint is None:
                 break
             tried.add(endpoint)
+            balancer.started(endpoint)
+            answered = False
             try:
                 await self._try(endpoint)
+                answered = self._got_response_byte
                 return
             except UpstreamError as err:
                 error = err
                 self._note_failure(endpoint, err)
                 if not self._may_retry(err):
                     break
+            finally:
+                balancer.finished(endpoint, self.upstream_time if answered else None)
         if not self.response_started:
             self.respond_error(error.status if error is not None else 502)
 

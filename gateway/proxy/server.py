@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gateway.proxy.balancer import RoundRobin
+from gateway.proxy.balancer import Balancer
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.upstream import UpstreamPool
 from gateway.snapshot import SnapshotHolder
@@ -41,7 +41,7 @@ class ProxyServer:
         self.loop = asyncio.get_running_loop()
         self.holder = holder
         self.pool = UpstreamPool(self.loop)
-        self.balancer = RoundRobin()
+        self.balancer = Balancer()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False

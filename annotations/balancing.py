@@ -1,0 +1,105 @@
+"""Load balancing: `load-balance` and `upstream-hash-by` (reference §1F).
+
+`load-balance` picks the algorithm: `round_robin` (the default), `least_conn` (fewest requests in
+flight), `ewma` (lowest latency, decayed, times requests in flight, between two random
+endpoints, as ingress-nginx's ewma does) or `random`. `upstream-hash-by` wins over it, as in
+ingress-nginx: the key, made of text and nginx variables, is hashed onto a consistent-hash ring,
+so the same key keeps reaching the same endpoint and an endpoint joining or leaving moves only
+about 1/n of the keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from annotations._fields import Field, is_set, value_of
+from annotations._validators import text
+
+ALGORITHMS = ("round_robin", "least_conn", "ewma", "random")
+
+# `$name` or `${name}`; the name runs over letters, digits and `_` (and `-` inside `http_`).
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z0-9_-]+)\}|([A-Za-z0-9_]+))")
+_PLAIN = frozenset({"request_uri", "uri", "host", "remote_addr", "args", "query_string"})
+_PREFIXED = ("http_", "arg_", "cookie_")
+
+Part = str | tuple[str, str]
+"""A literal piece of a hash key, or a variable as (kind, name): kind is one of `_PLAIN`, or
+`http`, `arg`, `cookie` with the header, parameter or cookie name."""
+
+
+def _algorithm(raw: str) -> str:
+    value = raw.strip()
+    if value not in ALGORITHMS:
+        raise ValueError(f"{raw!r} is not one of {', '.join(ALGORITHMS)}")
+    return value
+
+
+def _variable(name: str) -> tuple[str, str]:
+    if name in _PLAIN:
+        return name, ""
+    for prefix in _PREFIXED:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return prefix[:-1], name[len(prefix) :]
+    raise ValueError(
+        f"${name} is not supported (use $request_uri, $uri, $host, $remote_addr, $args, "
+        "$http_<name>, $arg_<name> or $cookie_<name>)"
+    )
+
+
+def hash_template(raw: str) -> tuple[Part, ...]:
+    """Text with nginx variables, split into literal pieces and variables."""
+    value = text(raw)
+    parts: list[Part] = []
+    end = 0
+    for found in _VARIABLE.finditer(value):
+        if found.start() > end:
+            parts.append(value[end : found.start()])
+        parts.append(_variable(found.group(1) or found.group(2)))
+        end = found.end()
+    if end < len(value):
+        parts.append(value[end:])
+    if not any(isinstance(p, tuple) for p in parts):
+        raise ValueError(f"{value!r} has no variable: every request would hash alike")
+    return tuple(parts)
+
+
+LOAD_BALANCE = Field(
+    "load-balance",
+    _algorithm,
+    default="round_robin",
+    value_format="`round_robin`, `least_conn`, `ewma` or `random`",
+    doc="How this Ingress's routes pick an endpoint. Load (requests in flight, latency) is "
+    "measured per endpoint, shared by every route that sends there.",
+)
+UPSTREAM_HASH_BY = Field(
+    "upstream-hash-by",
+    hash_template,
+    default=None,
+    value_format="text with nginx variables, e.g. `$request_uri`, `$http_x_user`, `$cookie_id`",
+    doc="Consistent hashing on this key (wins over `load-balance`): the same key reaches the "
+    "same endpoint, and an endpoint joining or leaving moves about 1/n of the keys.",
+)
+
+FIELDS: tuple[Field, ...] = (LOAD_BALANCE, UPSTREAM_HASH_BY)
+
+
+@dataclass(frozen=True, slots=True)
+class Balancing:
+    """The balancing settings of one Ingress."""
+
+    algorithm: str = "round_robin"
+    hash_by: tuple[Part, ...] | None = None
+    """The `upstream-hash-by` key template; when set it decides, whatever `algorithm` says."""
+
+
+def parse(annotations: Mapping[str, str]) -> Balancing | None:
+    """The balancing settings, or None when neither key is set (round robin)."""
+    if not is_set(annotations, *FIELDS):
+        return None
+    algorithm = value_of(annotations, LOAD_BALANCE)
+    hash_by = value_of(annotations, UPSTREAM_HASH_BY)
+    assert isinstance(algorithm, str)
+    assert hash_by is None or isinstance(hash_by, tuple)
+    return Balancing(algorithm, hash_by)

@@ -1,0 +1,120 @@
+"""The balancer's algorithms, on their own: hash stability, least_conn, ewma, random."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from annotations.balancing import Balancing, hash_template
+from gateway.proxy.balancer import Balancer, Ring, hash_key
+from gateway.proxy.request import RequestHead, check
+from routing.model import BackendKey, Endpoint
+
+KEY = BackendKey("default/app:80")
+
+
+def pods(n: int) -> tuple[Endpoint, ...]:
+    return tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, n + 1))
+
+
+def owners(ring: Ring, keys: list[str]) -> list[Endpoint | None]:
+    return [ring.pick(k) for k in keys]
+
+
+KEYS = [f"/item/{i}" for i in range(20_000)]
+
+
+def test_a_pod_joining_moves_about_one_nth_of_the_keys_and_only_to_itself() -> None:
+    before = owners(Ring(pods(10)), KEYS)
+    after = owners(Ring(pods(11)), KEYS)
+    moved = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert {b for _, b in moved} == {Endpoint("10.0.0.11", 8080)}
+    assert 0.05 < len(moved) / len(KEYS) < 0.14  # ideal 1/11 = 0.091
+
+
+def test_a_pod_leaving_moves_only_its_own_keys() -> None:
+    before = owners(Ring(pods(10)), KEYS)
+    after = owners(Ring(pods(10)[1:]), KEYS)
+    moved = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert {a for a, _ in moved} == {Endpoint("10.0.0.1", 8080)}
+    assert 0.05 < len(moved) / len(KEYS) < 0.15  # ideal 1/10
+
+
+def test_keys_spread_over_the_ring() -> None:
+    counts = Counter(owners(Ring(pods(5)), KEYS))
+    assert len(counts) == 5
+    assert max(counts.values()) / min(counts.values()) < 1.6
+
+
+def test_a_retry_walks_on_along_the_ring() -> None:
+    ring = Ring(pods(3))
+    first = ring.pick("user-7")
+    assert first is not None
+    second = ring.pick("user-7", tried={first})
+    assert second not in (None, first)
+    assert ring.pick("user-7", tried=set(pods(3))) is None
+
+
+def request(target: str, headers: list[tuple[bytes, bytes]] = ()) -> RequestHead:  # type: ignore[assignment]
+    head = RequestHead(
+        "GET", target.encode(), "1.1", [(b"Host", b"Shop.test:8080"), *headers], True
+    )
+    assert check(head, 8192) == 0
+    return head
+
+
+def test_hash_key_expands_nginx_variables() -> None:
+    head = request(
+        "/a/../b%20c?user=u%201&x=2",
+        [(b"X-Tenant", b"blue"), (b"Cookie", b"sid=s1; other=2")],
+    )
+    template = hash_template(
+        "$host|$uri|$request_uri|$args|$arg_user|$http_x_tenant|$cookie_sid|$remote_addr|$arg_none"
+    )
+    assert hash_key(template, head, "192.0.2.1") == (
+        "shop.test|/b c|/a/../b%20c?user=u%201&x=2|user=u%201&x=2|u 1|blue|s1|192.0.2.1|"
+    )
+
+
+def test_least_conn_takes_the_least_busy_endpoint() -> None:
+    balancer = Balancer()
+    a, b, c = pods(3)
+    for _ in range(3):
+        balancer.started(a)
+    balancer.started(b)
+    policy = Balancing("least_conn")
+    assert {balancer.pick(KEY, (a, b, c), (), policy) for _ in range(50)} == {c}
+    balancer.started(c)
+    balancer.started(c)
+    assert balancer.pick(KEY, (a, b, c), (), policy) == b
+    assert balancer.pick(KEY, (a, b, c), {b}, policy) == c
+
+
+def test_ewma_prefers_the_faster_endpoint() -> None:
+    random.seed(7)
+    balancer = Balancer()
+    fast, slow = pods(2)
+    for _ in range(5):
+        balancer.started(fast)
+        balancer.finished(fast, 0.01)
+        balancer.started(slow)
+        balancer.finished(slow, 0.5)
+    policy = Balancing("ewma")
+    assert Counter(balancer.pick(KEY, (fast, slow), (), policy) for _ in range(100)) == {fast: 100}
+    assert balancer.pick(KEY, (fast, slow), {fast}, policy) == slow
+
+
+def test_random_spreads_evenly() -> None:
+    random.seed(11)
+    balancer = Balancer()
+    counts = Counter(balancer.pick(KEY, pods(4), (), Balancing("random")) for _ in range(8000))
+    assert all(abs(n - 2000) < 200 for n in counts.values())  # > 4 sigma (sigma ≈ 39)
+
+
+def test_in_flight_counts_never_go_negative_and_are_forgotten() -> None:
+    balancer = Balancer()
+    [a] = pods(1)
+    balancer.finished(a, None)
+    balancer.started(a)
+    balancer.finished(a, None)
+    assert balancer._active == {}
