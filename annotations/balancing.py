@@ -5,7 +5,8 @@ flight), `ewma` (lowest latency, decayed, times requests in flight, between two 
 endpoints, as ingress-nginx's ewma does) or `random`. `upstream-hash-by` wins over it, as in
 ingress-nginx: the key, made of text and nginx variables, is hashed onto a consistent-hash ring,
 so the same key keeps reaching the same endpoint and an endpoint joining or leaving moves only
-about 1/n of the keys.
+about 1/n of the keys. With `upstream-hash-by-subset` the key picks a group of
+`upstream-hash-by-subset-size` endpoints and the request a random member of it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from annotations._fields import Field, is_set, value_of
-from annotations._validators import text
+from annotations._fields import Field, find, is_set, value_of
+from annotations._validators import boolean, count, text
+from annotations.errors import AnnotationError
 
 ALGORITHMS = ("round_robin", "least_conn", "ewma", "random")
 
@@ -82,7 +84,32 @@ UPSTREAM_HASH_BY = Field(
     "same endpoint, and an endpoint joining or leaving moves about 1/n of the keys.",
 )
 
-FIELDS: tuple[Field, ...] = (LOAD_BALANCE, UPSTREAM_HASH_BY)
+
+
+def _subset_size(raw: str) -> int:
+    size = count(raw)
+    if size < 1:
+        raise ValueError(f"{raw!r}: a subset holds at least one endpoint")
+    return size
+
+
+HASH_BY_SUBSET = Field(
+    "upstream-hash-by-subset",
+    boolean,
+    default=False,
+    value_format='"true" or "false"',
+    doc="With `upstream-hash-by`: the key picks a group of endpoints instead of one, and each "
+    "request goes to a random endpoint of that group (spreads hot keys).",
+)
+HASH_BY_SUBSET_SIZE = Field(
+    "upstream-hash-by-subset-size",
+    _subset_size,
+    default=3,
+    value_format="whole number, 1 or more",
+    doc="Endpoints per group for `upstream-hash-by-subset`.",
+)
+
+FIELDS: tuple[Field, ...] = (LOAD_BALANCE, UPSTREAM_HASH_BY, HASH_BY_SUBSET, HASH_BY_SUBSET_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +119,8 @@ class Balancing:
     algorithm: str = "round_robin"
     hash_by: tuple[Part, ...] | None = None
     """The `upstream-hash-by` key template; when set it decides, whatever `algorithm` says."""
+    subset_size: int = 0
+    """With `upstream-hash-by-subset`: endpoints per group the key picks (0: no subsets)."""
 
 
 def parse(annotations: Mapping[str, str]) -> Balancing | None:
@@ -100,6 +129,19 @@ def parse(annotations: Mapping[str, str]) -> Balancing | None:
         return None
     algorithm = value_of(annotations, LOAD_BALANCE)
     hash_by = value_of(annotations, UPSTREAM_HASH_BY)
-    assert isinstance(algorithm, str)
+    subset = value_of(annotations, HASH_BY_SUBSET)
+    size = value_of(annotations, HASH_BY_SUBSET_SIZE)
+    assert isinstance(algorithm, str) and isinstance(subset, bool) and isinstance(size, int)
     assert hash_by is None or isinstance(hash_by, tuple)
-    return Balancing(algorithm, hash_by)
+    return Balancing(algorithm, hash_by, size if subset and hash_by is not None else 0)
+
+
+def warnings(annotations: Mapping[str, str]) -> list[AnnotationError]:
+    """Subset keys without `upstream-hash-by` do nothing."""
+    if is_set(annotations, UPSTREAM_HASH_BY):
+        return []
+    return [
+        AnnotationError(found[0], "has no effect without upstream-hash-by")
+        for field in (HASH_BY_SUBSET, HASH_BY_SUBSET_SIZE)
+        if (found := find(annotations, field.name)) is not None
+    ]

@@ -14,6 +14,8 @@ route table are pruned after a swap.
 * `upstream-hash-by`: a ketama-style ring of 160 points per endpoint (MD5, four points per
   digest); a key goes to the first point at or after its own hash. A pod joining or leaving
   moves only the keys of its own points, about 1/n of them. A retry walks on along the ring.
+  With subsets (`upstream-hash-by-subset`) the ring's members are ingress-nginx's groups of
+  endpoints and a request takes a random endpoint of its key's group.
 
 Every algorithm skips the endpoints already tried for the request.
 """
@@ -25,8 +27,8 @@ import hashlib
 import math
 import random
 import time
-from collections.abc import Container, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Container, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from routing.model import BackendKey, Endpoint, Snapshot
 
@@ -34,39 +36,53 @@ if TYPE_CHECKING:
     from annotations.balancing import Balancing, Part
     from gateway.proxy.request import RequestHead
 
+T = TypeVar("T")
 POINTS_PER_ENDPOINT = 160
 EWMA_DECAY_SECONDS = 10.0
 
 
-class Ring:
-    """A consistent-hash ring over one endpoint set."""
+class Ring(Generic[T]):
+    """A consistent-hash ring over named members (endpoints, or groups of them)."""
 
-    __slots__ = ("_endpoints", "_points")
+    __slots__ = ("_members", "_points")
 
-    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
-        points: list[tuple[int, Endpoint]] = []
-        for endpoint in endpoints:
-            name = endpoint.hostport
+    def __init__(self, members: Sequence[tuple[str, T]]) -> None:
+        points: list[tuple[int, str, T]] = []
+        for name, member in members:
             for group in range(POINTS_PER_ENDPOINT // 4):
                 digest = hashlib.md5(f"{name}-{group}".encode(), usedforsecurity=False).digest()
                 for k in range(4):
-                    points.append((int.from_bytes(digest[4 * k : 4 * k + 4], "little"), endpoint))
-        points.sort(key=lambda p: (p[0], p[1].hostport))
+                    point = int.from_bytes(digest[4 * k : 4 * k + 4], "little")
+                    points.append((point, name, member))
+        points.sort(key=lambda p: (p[0], p[1]))
         self._points = [p[0] for p in points]
-        self._endpoints = [p[1] for p in points]
+        self._members = [p[2] for p in points]
 
-    def pick(self, key: str, tried: Container[Endpoint] = ()) -> Endpoint | None:
-        """The endpoint owning `key`, or the next one along the ring not yet tried."""
+    def pick(self, key: str, usable: Callable[[T], bool] | None = None) -> T | None:
+        """The member owning `key`, or the next usable one along the ring."""
         if not self._points:
             return None
         digest = hashlib.md5(key.encode("utf-8", "surrogateescape"), usedforsecurity=False)
         start = bisect.bisect_left(self._points, int.from_bytes(digest.digest()[:4], "little"))
         count = len(self._points)
         for step in range(count):
-            endpoint = self._endpoints[(start + step) % count]
-            if endpoint not in tried:
-                return endpoint
+            member = self._members[(start + step) % count]
+            if usable is None or usable(member):
+                return member
         return None
+
+
+def endpoint_ring(endpoints: Sequence[Endpoint]) -> Ring[Endpoint]:
+    """One ring point set per endpoint, named by its address."""
+    return Ring([(e.hostport, e) for e in endpoints])
+
+
+def subset_ring(endpoints: Sequence[Endpoint], size: int) -> Ring[tuple[Endpoint, ...]]:
+    """ingress-nginx's subsets: consecutive groups of `size` endpoints, the last one topped up
+    from the start, each group a member of the ring."""
+    groups = -(-len(endpoints) // size)
+    padded = [*endpoints, *endpoints[: groups * size - len(endpoints)]]
+    return Ring([(f"set{i}", tuple(padded[i * size : (i + 1) * size])) for i in range(groups)])
 
 
 def hash_key(template: tuple[Part, ...], head: RequestHead, client: str) -> str:
@@ -104,7 +120,7 @@ class Balancer:
 
     def __init__(self) -> None:
         self._cursors: dict[BackendKey, int] = {}
-        self._rings: dict[BackendKey, tuple[Sequence[Endpoint], Ring]] = {}
+        self._rings: dict[tuple[BackendKey, int], tuple[Sequence[Endpoint], Ring[Any]]] = {}
         self._active: dict[Endpoint, int] = {}
         self._latency: dict[Endpoint, tuple[float, float]] = {}
         """Endpoint → (decayed mean response time, when it was last updated)."""
@@ -124,7 +140,14 @@ class Balancer:
         if policy is None:
             return self._round_robin(key, endpoints, tried)
         if policy.hash_by is not None and head is not None:
-            return self._ring(key, endpoints).pick(hash_key(policy.hash_by, head, client), tried)
+            text = hash_key(policy.hash_by, head, client)
+            size = policy.subset_size
+            if not size:
+                return self._ring(key, endpoints, 0).pick(text, lambda e: e not in tried)
+            group = self._ring(key, endpoints, size).pick(
+                text, lambda g: any(e not in tried for e in g)
+            )
+            return random.choice([e for e in group if e not in tried]) if group else None
         algorithm = policy.algorithm
         if algorithm == "least_conn":
             return self._least_conn(endpoints, tried)
@@ -193,12 +216,14 @@ class Balancer:
         first, second = random.sample(left, 2)
         return first if self._score(first) <= self._score(second) else second
 
-    def _ring(self, key: BackendKey, endpoints: Sequence[Endpoint]) -> Ring:
-        cached = self._rings.get(key)
+    def _ring(self, key: BackendKey, endpoints: Sequence[Endpoint], subset: int) -> Ring[Any]:
+        """The backend's ring (of endpoints, or of groups of `subset`), rebuilt only when its
+        endpoint set changed."""
+        cached = self._rings.get((key, subset))
         if cached is not None and (cached[0] is endpoints or cached[0] == endpoints):
             return cached[1]
-        ring = Ring(endpoints)
-        self._rings[key] = (endpoints, ring)
+        ring = subset_ring(endpoints, subset) if subset else endpoint_ring(endpoints)
+        self._rings[(key, subset)] = (endpoints, ring)
         return ring
 
     def prune(self, snapshot: Snapshot) -> None:
@@ -206,8 +231,8 @@ class Balancer:
         live = snapshot.endpoints
         for key in [k for k in self._cursors if k not in live]:
             del self._cursors[key]
-        for key in [k for k in self._rings if k not in live]:
-            del self._rings[key]
+        for ring_key in [k for k in self._rings if k[0] not in live]:
+            del self._rings[ring_key]
         if self._latency:
             present = {e for endpoints in live.values() for e in endpoints}
             for endpoint in [e for e in self._latency if e not in present]:

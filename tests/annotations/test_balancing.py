@@ -52,6 +52,41 @@ def test_parse(annotations: dict[str, str], expected: Balancing | None) -> None:
     assert parsed(annotations) == expected
 
 
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [
+        pytest.param(
+            {N + "upstream-hash-by": "$uri", N + "upstream-hash-by-subset": "true"},
+            Balancing(hash_by=(("uri", ""),), subset_size=3),
+            id="subset-default-size",
+        ),
+        pytest.param(
+            {
+                N + "upstream-hash-by": "$uri",
+                N + "upstream-hash-by-subset": "true",
+                N + "upstream-hash-by-subset-size": "5",
+            },
+            Balancing(hash_by=(("uri", ""),), subset_size=5),
+            id="subset-size",
+        ),
+        pytest.param(
+            {N + "upstream-hash-by": "$uri", N + "upstream-hash-by-subset-size": "5"},
+            Balancing(hash_by=(("uri", ""),)),
+            id="size-without-subset",
+        ),
+    ],
+)
+def test_parse_subsets(annotations: dict[str, str], expected: Balancing) -> None:
+    assert parsed(annotations) == expected
+
+
+def test_subset_without_hash_by_is_a_warning() -> None:
+    result = parse_all({N + "upstream-hash-by-subset": "true", N + "load-balance": "ewma"})
+    assert [(w.key, w.reason) for w in result.warnings] == [
+        (N + "upstream-hash-by-subset", "has no effect without upstream-hash-by")
+    ]
+
+
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_every_prefix(prefix: str) -> None:
     assert parsed({prefix + "load-balance": "random"}) == Balancing("random")
@@ -68,6 +103,8 @@ def test_every_prefix(prefix: str) -> None:
         ),
         pytest.param("upstream-hash-by", "$http_", "$http_ is not supported", id="empty-name"),
         pytest.param("upstream-hash-by", "", "is empty", id="empty"),
+        pytest.param("upstream-hash-by-subset-size", "0", "at least one", id="subset-zero"),
+        pytest.param("upstream-hash-by-subset", "yes", "not a boolean", id="subset-bool"),
     ],
 )
 def test_invalid(key: str, value: str, reason: str) -> None:

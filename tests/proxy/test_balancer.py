@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 from annotations.balancing import Balancing, hash_template
-from gateway.proxy.balancer import Balancer, Ring, hash_key
+from gateway.proxy.balancer import Balancer, Ring, endpoint_ring, hash_key, subset_ring
 from gateway.proxy.request import RequestHead, check
 from routing.model import BackendKey, Endpoint
 
@@ -17,7 +17,7 @@ def pods(n: int) -> tuple[Endpoint, ...]:
     return tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, n + 1))
 
 
-def owners(ring: Ring, keys: list[str]) -> list[Endpoint | None]:
+def owners(ring: Ring[Endpoint], keys: list[str]) -> list[Endpoint | None]:
     return [ring.pick(k) for k in keys]
 
 
@@ -25,34 +25,53 @@ KEYS = [f"/item/{i}" for i in range(20_000)]
 
 
 def test_a_pod_joining_moves_about_one_nth_of_the_keys_and_only_to_itself() -> None:
-    before = owners(Ring(pods(10)), KEYS)
-    after = owners(Ring(pods(11)), KEYS)
+    before = owners(endpoint_ring(pods(10)), KEYS)
+    after = owners(endpoint_ring(pods(11)), KEYS)
     moved = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
     assert {b for _, b in moved} == {Endpoint("10.0.0.11", 8080)}
     assert 0.05 < len(moved) / len(KEYS) < 0.14  # ideal 1/11 = 0.091
 
 
 def test_a_pod_leaving_moves_only_its_own_keys() -> None:
-    before = owners(Ring(pods(10)), KEYS)
-    after = owners(Ring(pods(10)[1:]), KEYS)
+    before = owners(endpoint_ring(pods(10)), KEYS)
+    after = owners(endpoint_ring(pods(10)[1:]), KEYS)
     moved = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
     assert {a for a, _ in moved} == {Endpoint("10.0.0.1", 8080)}
     assert 0.05 < len(moved) / len(KEYS) < 0.15  # ideal 1/10
 
 
 def test_keys_spread_over_the_ring() -> None:
-    counts = Counter(owners(Ring(pods(5)), KEYS))
+    counts = Counter(owners(endpoint_ring(pods(5)), KEYS))
     assert len(counts) == 5
     assert max(counts.values()) / min(counts.values()) < 1.6
 
 
 def test_a_retry_walks_on_along_the_ring() -> None:
-    ring = Ring(pods(3))
+    ring = endpoint_ring(pods(3))
     first = ring.pick("user-7")
     assert first is not None
-    second = ring.pick("user-7", tried={first})
+    second = ring.pick("user-7", lambda e: e != first)
     assert second not in (None, first)
-    assert ring.pick("user-7", tried=set(pods(3))) is None
+    assert ring.pick("user-7", lambda e: False) is None
+
+
+def test_subsets_are_ingress_nginx_groups() -> None:
+    """Five pods in groups of two: set0 = 1,2; set1 = 3,4; set2 = 5 topped up with 1."""
+    ring = subset_ring(pods(5), 2)
+    groups = {ring.pick(k) for k in KEYS[:2000]}
+    a, b, c, d, e = pods(5)
+    assert groups == {(a, b), (c, d), (e, a)}
+
+
+def test_subset_hashing_spreads_one_key_over_its_group() -> None:
+    random.seed(5)
+    balancer = Balancer()
+    policy = Balancing(hash_by=hash_template("$uri"), subset_size=3)
+    head = request("/hot")
+    seen = Counter(balancer.pick(KEY, pods(9), (), policy, head) for _ in range(300))
+    assert len(seen) == 3 and min(seen.values()) > 60
+    [member, *_] = seen
+    assert balancer.pick(KEY, pods(9), set(seen) - {member}, policy, head) == member
 
 
 def request(target: str, headers: list[tuple[bytes, bytes]] = ()) -> RequestHead:  # type: ignore[assignment]
