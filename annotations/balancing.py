@@ -6,7 +6,8 @@ endpoints, as ingress-nginx's ewma does) or `random`. `upstream-hash-by` wins ov
 ingress-nginx: the key, made of text and nginx variables, is hashed onto a consistent-hash ring,
 so the same key keeps reaching the same endpoint and an endpoint joining or leaving moves only
 about 1/n of the keys. With `upstream-hash-by-subset` the key picks a group of
-`upstream-hash-by-subset-size` endpoints and the request a random member of it.
+`upstream-hash-by-subset-size` endpoints and the request a random member of it. MSE's
+`warmup` gives endpoints the gateway starts to see a growing share (slow start).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, is_set, value_of
-from annotations._validators import boolean, count, text
+from annotations._validators import boolean, count, seconds, text
 from annotations.errors import AnnotationError
 
 ALGORITHMS = ("round_robin", "least_conn", "ewma", "random")
@@ -85,7 +86,6 @@ UPSTREAM_HASH_BY = Field(
 )
 
 
-
 def _subset_size(raw: str) -> int:
     size = count(raw)
     if size < 1:
@@ -109,7 +109,23 @@ HASH_BY_SUBSET_SIZE = Field(
     doc="Endpoints per group for `upstream-hash-by-subset`.",
 )
 
-FIELDS: tuple[Field, ...] = (LOAD_BALANCE, UPSTREAM_HASH_BY, HASH_BY_SUBSET, HASH_BY_SUBSET_SIZE)
+WARMUP = Field(
+    "warmup",
+    seconds,
+    default=0.0,
+    value_format="seconds (or with `ms`, `s`, `m`)",
+    doc="Slow start: an endpoint the gateway starts to see takes a share that grows linearly "
+    "from 10 % to its full share over this time (not with `upstream-hash-by`).",
+    origin="mse",
+)
+
+FIELDS: tuple[Field, ...] = (
+    LOAD_BALANCE,
+    UPSTREAM_HASH_BY,
+    HASH_BY_SUBSET,
+    HASH_BY_SUBSET_SIZE,
+    WARMUP,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,8 @@ class Balancing:
     """The `upstream-hash-by` key template; when set it decides, whatever `algorithm` says."""
     subset_size: int = 0
     """With `upstream-hash-by-subset`: endpoints per group the key picks (0: no subsets)."""
+    warmup: float = 0.0
+    """MSE slow start window in seconds (0: none)."""
 
 
 def parse(annotations: Mapping[str, str]) -> Balancing | None:
@@ -131,9 +149,11 @@ def parse(annotations: Mapping[str, str]) -> Balancing | None:
     hash_by = value_of(annotations, UPSTREAM_HASH_BY)
     subset = value_of(annotations, HASH_BY_SUBSET)
     size = value_of(annotations, HASH_BY_SUBSET_SIZE)
+    warmup = value_of(annotations, WARMUP)
     assert isinstance(algorithm, str) and isinstance(subset, bool) and isinstance(size, int)
     assert hash_by is None or isinstance(hash_by, tuple)
-    return Balancing(algorithm, hash_by, size if subset and hash_by is not None else 0)
+    assert isinstance(warmup, float)
+    return Balancing(algorithm, hash_by, size if subset and hash_by is not None else 0, warmup)
 
 
 def warnings(annotations: Mapping[str, str]) -> list[AnnotationError]:

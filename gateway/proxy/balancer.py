@@ -16,6 +16,9 @@ route table are pruned after a swap.
   moves only the keys of its own points, about 1/n of them. A retry walks on along the ring.
   With subsets (`upstream-hash-by-subset`) the ring's members are ingress-nginx's groups of
   endpoints and a request takes a random endpoint of its key's group.
+* `warmup` (MSE slow start): while some endpoint of a backend joined less than the window ago,
+  endpoints are drawn at random weighted by age / window (at least 10 %), like Envoy's linear
+  slow start; otherwise the route's algorithm applies.
 
 Every algorithm skips the endpoints already tried for the request.
 """
@@ -116,7 +119,7 @@ def hash_key(template: tuple[Part, ...], head: RequestHead, client: str) -> str:
 class Balancer:
     """Picks the endpoint of each try, by the route's algorithm, and keeps the state."""
 
-    __slots__ = ("_active", "_cursors", "_latency", "_rings")
+    __slots__ = ("_active", "_cursors", "_latency", "_rings", "_seen")
 
     def __init__(self) -> None:
         self._cursors: dict[BackendKey, int] = {}
@@ -124,6 +127,8 @@ class Balancer:
         self._active: dict[Endpoint, int] = {}
         self._latency: dict[Endpoint, tuple[float, float]] = {}
         """Endpoint → (decayed mean response time, when it was last updated)."""
+        self._seen: dict[BackendKey, tuple[Sequence[Endpoint], dict[Endpoint, float]]] = {}
+        """For backends of `warmup` routes: when each endpoint was first seen in the set."""
 
     def pick(
         self,
@@ -148,6 +153,13 @@ class Balancer:
                 text, lambda g: any(e not in tried for e in g)
             )
             return random.choice([e for e in group if e not in tried]) if group else None
+        if policy.warmup:
+            weights = self._warming(key, endpoints, policy.warmup)
+            if weights is not None:
+                pairs = [(e, w) for e, w in zip(endpoints, weights, strict=True) if e not in tried]
+                if not pairs:
+                    return None
+                return random.choices([e for e, _ in pairs], [w for _, w in pairs])[0]
         algorithm = policy.algorithm
         if algorithm == "least_conn":
             return self._least_conn(endpoints, tried)
@@ -175,6 +187,24 @@ class Balancer:
         mean, updated = self._latency.get(endpoint, (seconds, now))
         weight = math.exp(-(now - updated) / EWMA_DECAY_SECONDS)
         self._latency[endpoint] = (mean * weight + seconds * (1.0 - weight), now)
+
+    def _warming(
+        self, key: BackendKey, endpoints: Sequence[Endpoint], window: float
+    ) -> list[float] | None:
+        """Slow-start weights while some endpoint is younger than `window`, else None. The
+        endpoints present when the backend is first looked at all count as equally old."""
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is None:
+            first = dict.fromkeys(endpoints, -math.inf)
+            self._seen[key] = (endpoints, first)
+        elif seen[0] is not endpoints:
+            first = {e: seen[1].get(e, now) for e in endpoints}
+            self._seen[key] = (endpoints, first)
+        else:
+            first = seen[1]
+        weights = [max(0.1, min(1.0, (now - first[e]) / window)) for e in endpoints]
+        return weights if min(weights) < 1.0 and max(weights) > min(weights) else None
 
     def _round_robin(
         self, key: BackendKey, endpoints: Sequence[Endpoint], tried: Container[Endpoint]
@@ -233,6 +263,8 @@ class Balancer:
             del self._cursors[key]
         for ring_key in [k for k in self._rings if k[0] not in live]:
             del self._rings[ring_key]
+        for key in [k for k in self._seen if k not in live]:
+            del self._seen[key]
         if self._latency:
             present = {e for endpoints in live.values() for e in endpoints}
             for endpoint in [e for e in self._latency if e not in present]:

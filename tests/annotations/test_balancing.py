@@ -42,6 +42,10 @@ def parsed(annotations: dict[str, str]) -> Balancing | None:
             id="text-and-braces",
         ),
         pytest.param(
+            {"mse.ingress.kubernetes.io/warmup": "30"}, Balancing(warmup=30.0), id="warmup"
+        ),
+        pytest.param({N + "warmup": "1m"}, Balancing(warmup=60.0), id="warmup-unit"),
+        pytest.param(
             {N + "upstream-hash-by": "$remote_addr", N + "load-balance": "ewma"},
             Balancing("ewma", (("remote_addr", ""),)),
             id="hash-with-algorithm",
@@ -105,6 +109,7 @@ def test_every_prefix(prefix: str) -> None:
         pytest.param("upstream-hash-by", "", "is empty", id="empty"),
         pytest.param("upstream-hash-by-subset-size", "0", "at least one", id="subset-zero"),
         pytest.param("upstream-hash-by-subset", "yes", "not a boolean", id="subset-bool"),
+        pytest.param("warmup", "soon", "not a duration", id="warmup-word"),
     ],
 )
 def test_invalid(key: str, value: str, reason: str) -> None:

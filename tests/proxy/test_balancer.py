@@ -137,3 +137,24 @@ def test_in_flight_counts_never_go_negative_and_are_forgotten() -> None:
     balancer.started(a)
     balancer.finished(a, None)
     assert balancer._active == {}
+
+
+def test_warmup_ramps_a_new_endpoint_up(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    random.seed(3)
+    clock = [100.0]
+    monkeypatch.setattr("gateway.proxy.balancer.time.monotonic", lambda: clock[0])
+    balancer = Balancer()
+    policy = Balancing(warmup=10.0)
+    a, b, c = pods(3)
+    assert balancer.pick(KEY, (a, b), (), policy) in (a, b)  # the first set counts as warm
+
+    def share_of_c() -> float:
+        picks = Counter(balancer.pick(KEY, (a, b, c), (), policy) for _ in range(4000))
+        return picks[c] / 4000
+
+    assert abs(share_of_c() - 0.1 / 2.1) < 0.02  # joined now: 10 % of a full share
+    clock[0] = 105.0
+    assert abs(share_of_c() - 0.5 / 2.5) < 0.03  # half way
+    clock[0] = 111.0
+    picks = Counter(balancer.pick(KEY, (a, b, c), (), policy) for _ in range(30))
+    assert sorted(picks.values()) == [10, 10, 10]  # warm: round robin again
