@@ -20,6 +20,7 @@ from annotations import (
     redirect,
     rewrite,
     snippets,
+    timeouts,
 )
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
@@ -50,6 +51,7 @@ GROUPS: tuple[Group, ...] = (
     _group("headers", headers),
     _group("hosts", hosts),
     _group("balancing", balancing),
+    _group("timeouts", timeouts),
     _group("snippets", snippets),
 )
 
@@ -81,6 +83,7 @@ class IngressAnnotations:
     headers: headers.HeaderControl | None = None
     hosts: hosts.HostsAndFallbacks | None = None
     balancing: balancing.Balancing | None = None
+    timeouts: timeouts.Timeouts | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

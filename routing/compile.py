@@ -201,6 +201,7 @@ class _TableBuilder:
             fallback=_fallback(admitted),
             error_codes=hosts.error_codes if hosts is not None else frozenset(),
             balancing=admitted.config.balancing,
+            timeouts=admitted.config.timeouts,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

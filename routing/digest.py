@@ -38,6 +38,7 @@ def _route_fields(route: Route) -> tuple[object, ...]:
         route.fallback.backend if route.fallback is not None else None,
         tuple(sorted(route.error_codes)) if route.error_codes else (),
         repr(route.balancing) if route.balancing is not None else None,
+        repr(route.timeouts) if route.timeouts is not None else None,
     )
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from annotations.canary import Selector
     from annotations.matching import Conditions
     from annotations.redirect import Redirects
+    from annotations.timeouts import Timeouts
     from routing.globals import GlobalConfig
     from routing.headers import HeaderPolicy
     from routing.match import Matcher
@@ -145,6 +146,8 @@ class Route:
     """`custom-http-errors`: upstream statuses answered by the fallback instead."""
     balancing: Balancing | None = None
     """`load-balance` / `upstream-hash-by`; None means round robin."""
+    timeouts: Timeouts | None = None
+    """Per-Ingress upstream timeouts; None means the global settings."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

@@ -49,6 +49,7 @@ from routing.redirect import RequestLine, redirect_for
 from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
+    from annotations.timeouts import Timeouts
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.upstream import UpstreamConnection
     from routing.model import CanaryBackend, Endpoint, Fallback, Route, Snapshot
@@ -97,6 +98,8 @@ class Exchange:
         """The upstream status replaced by an error page, 0 when none was."""
         self.location: str | None = None
         """`Location` of a redirect the gateway answers itself."""
+        self.timeouts: Timeouts | None = None
+        """The route's own timeouts, over the global ones."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
         # request body
@@ -140,10 +143,10 @@ class Exchange:
             status = self.early or self._rejected or self._route_request()
             if status:
                 self.respond_error(status)
+            elif self.timeouts is not None and self.timeouts.total:
+                await self._proxy_within(self.timeouts.total)
             else:
-                await self._forward()
-                if self.intercepted and not self.response_started:
-                    await self._error_page()
+                await self._proxy()
         except asyncio.CancelledError:
             self._drop_upstream()
             self.close_after = True
@@ -195,6 +198,7 @@ class Exchange:
             self.target = fallback
         else:
             self.error_codes = route.error_codes
+        self.timeouts = route.timeouts
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
         self._upstream_head, self.client_ip = upstream_head(
             head, self.down.peer, self.config, path, route.headers
@@ -212,6 +216,26 @@ class Exchange:
             raw_path=head.raw_path,
             args=head.query_string,
         )
+
+    async def _proxy(self) -> None:
+        """Forward to the route's pods, then fetch an error page if one was asked for."""
+        await self._forward()
+        if self.intercepted and not self.response_started:
+            await self._error_page()
+
+    async def _proxy_within(self, limit: float) -> None:
+        """`_proxy` under Higress's whole-request `timeout`: 504 when it expires before the
+        response started, a cut connection after (Envoy's route timeout)."""
+        try:
+            async with asyncio.timeout(limit):
+                await self._proxy()
+        except TimeoutError:
+            self._drop_upstream()
+            self.upstream_status = _join(self.upstream_status, "504")
+            if self.response_started:
+                self.close_after = True
+            else:
+                self.respond_error(504)
 
     async def _forward(self) -> None:
         assert self.target is not None
@@ -295,7 +319,7 @@ class Exchange:
                 if self._got_response_byte or self.kept is None:
                     raise
                 # The pod closed the idle connection as we reused it: once more, fresh.
-        conn = await pool.connect(endpoint, config.proxy_connect_timeout)
+        conn = await pool.connect(endpoint, self._connect_timeout())
         if self.response_started:  # answered while connecting (a body over the limit)
             conn.close()
             return
@@ -317,7 +341,7 @@ class Exchange:
                 self.continue_sent = True
                 self.down.write(CONTINUE)
             self.down.resume_reading()
-        self._arm_timer(self.config.proxy_read_timeout)
+        self._arm_timer(self._read_timeout())
         try:
             await self._waiter
         finally:
@@ -540,6 +564,18 @@ class Exchange:
             self.upstream.resume_reading()
 
     # --- timeouts ---------------------------------------------------------------------------
+    def _connect_timeout(self) -> float:
+        own = self.timeouts.connect if self.timeouts is not None else None
+        return own or self.config.proxy_connect_timeout
+
+    def _send_timeout(self) -> float:
+        own = self.timeouts.send if self.timeouts is not None else None
+        return own or self.config.proxy_send_timeout
+
+    def _read_timeout(self) -> float:
+        own = self.timeouts.read if self.timeouts is not None else None
+        return own or self.config.proxy_read_timeout
+
     def _arm_timer(self, delay: float) -> None:
         self._timer = self.loop.call_later(delay, self._check_timeout)
 
@@ -555,11 +591,9 @@ class Exchange:
         if conn is None or self.finished:
             return
         if self.down.write_paused:
-            self._arm_timer(self.config.proxy_read_timeout)  # we stopped reading, not the pod
+            self._arm_timer(self._read_timeout())  # we stopped reading, not the pod
             return
-        limit = (
-            self.config.proxy_send_timeout if conn.write_paused else self.config.proxy_read_timeout
-        )
+        limit = self._send_timeout() if conn.write_paused else self._read_timeout()
         idle = self.loop.time() - conn.last_read
         if idle < limit:
             self._arm_timer(limit - idle)
