@@ -17,7 +17,10 @@ Steps, in order:
    (their `spec.defaultBackend` to the default route of their hosts); a rule with no such route
    is a warning. Each route's weights are then normalised;
 6. sort each host's routes in precedence order and build the `Matcher`;
-7. resolve the endpoints of every backend the routes (and their canaries) name.
+7. resolve the endpoints of every backend the routes (and their canaries and default
+   backends) name.
+
+Steps 3-6 are `routing.table`; this module selects, orders, resolves and assembles.
 
 Steps 1-6 depend only on Ingresses, IngressClasses, ConfigMaps (`custom-headers`), settings and
 the `host-wide-regex` global setting.
@@ -27,42 +30,29 @@ and only step 7 runs.
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, field
 
-from annotations import find
-from annotations.headers import header_name, header_value
-from annotations.matching import Conditions
-from annotations.redirect import Redirect, Redirects, url_template
-from annotations.rewrite import Rewrite as RewriteConfig
-from routing.admission import AdmittedIngress, compile_nginx_regex
+from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
 from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
 from routing.endpoints import EndpointIndex, Resolution
 from routing.globals import GlobalConfig, parse_global_config
-from routing.headers import HeaderPolicy, header_policy
 from routing.match import Matcher
 from routing.model import (
-    FIRST_PORT,
     BackendKey,
     CanaryBackend,
     Endpoint,
     Fallback,
-    MatchKind,
-    Rewrite,
     Route,
     RouteTable,
     Snapshot,
-    backend_key,
 )
-from routing.paths import prefix_key
 from routing.problems import Problem
 from routing.references import global_configmap
-from routing.sources import ConfigMap, IngressClass, IngressPath, ServiceBackendRef
+from routing.sources import ConfigMap, IngressClass
 from routing.state import ClusterState
+from routing.table import build_table, ingress_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,422 +71,6 @@ class CompileSettings:
         return global_configmap(self.configmap, classes, self.classes, self.own_namespace)
 
 
-def ingress_order(ingresses: Iterable[AdmittedIngress]) -> list[AdmittedIngress]:
-    """Oldest first; ties by namespace/name descending (ingress-nginx `sortIngressSlice`)."""
-    ordered = sorted(ingresses, key=lambda a: a.source.meta.ref, reverse=True)
-    ordered.sort(key=_age)  # stable: keeps the descending name order among equal ages
-    return ordered
-
-
-def _age(admitted: AdmittedIngress) -> tuple[int, float]:
-    meta = admitted.source.meta
-    if meta.creation_timestamp is None:
-        return (0, float(meta.position))
-    return (1, meta.creation_timestamp.timestamp())
-
-
-# Precedence categories within one host (DESIGN.md invariant 6).
-_EXACT, _PREFIX, _REGEX, _CATCH_ALL, _DEFAULT = range(5)
-
-Claim = tuple[str, MatchKind, str, Conditions | None]
-"""What a route claims: host, match kind, path key and conditions. An older claim wins."""
-_UNCONDITIONAL = (2, 0, 0, 0)
-
-
-class _TableBuilder:
-    """Accumulates routes Ingress by Ingress, oldest first, settling conflicts on the way."""
-
-    def __init__(
-        self, configmaps: Sequence[ConfigMap] = (), regex_hosts: frozenset[str] = frozenset()
-    ) -> None:
-        self.regex_hosts = regex_hosts
-        """Hosts whose every path is a regex (`host-wide-regex`: ingress-nginx's behaviour)."""
-        self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
-        self.policies: dict[tuple[str, str], HeaderPolicy | None] = {}
-        self.claimed: dict[Claim, Route] = {}
-        self.by_rule: dict[tuple[str, str, str, Conditions | None], Claim] = {}
-        """(host, path, pathType, conditions) as written → the claim of the route it made."""
-        self.hosts: set[str] = set()
-        self.aliases: dict[str, str] = {}
-        """`server-alias` name → the host whose routes serve it."""
-        self.defaults: dict[str, Route] = {}
-        self.problems: list[Problem] = []
-
-    def add(self, admitted: AdmittedIngress) -> None:
-        ingress = admitted.source
-        new_hosts: list[str] = []
-        for i, rule in enumerate(ingress.rules):
-            if rule.host and rule.host not in self.hosts:
-                self.hosts.add(rule.host)
-                new_hosts.append(rule.host)
-            for j, path in enumerate(rule.paths):
-                self._add_path(admitted, rule.host, i, j, path)
-        if ingress.default_backend is not None:
-            hosts = new_hosts if ingress.rules else [""]
-            self._add_default(admitted, ingress.default_backend, hosts)
-
-    def _add_path(
-        self, admitted: AdmittedIngress, host: str, i: int, j: int, path: IngressPath
-    ) -> None:
-        patterns = admitted.patterns.get(path.path)
-        config = admitted.config.rewrite
-        kind: MatchKind
-        location = None
-        if admitted.is_regex(path):
-            assert patterns is not None
-            kind, key, location = "regex", path.path, patterns[0]
-        elif host in self.regex_hosts:
-            kind, key, location = "regex", path.path, _host_wide_location(path.path)
-        elif path.path_type == "Exact":
-            kind, key = "exact", path.path
-        else:
-            kind, key = "prefix", prefix_key(path.path)
-        ignore_case = kind != "regex" and config is not None and config.ignore_case
-        if ignore_case:
-            key = key.lower()
-        rewrite = _rewrite(config, path.path, kind, key, patterns, location)
-        route = self._route(
-            admitted, host, path.path, kind, path.backend, i, j, rewrite, location, ignore_case
-        )
-        conditions = admitted.config.matching
-        claim = (host, kind, key, conditions)
-        winner = self.claimed.setdefault(claim, route)
-        if winner is not route:
-            self.problems.append(_conflict(route, path, winner))
-        else:
-            self.by_rule.setdefault((host, path.path, path.path_type, conditions), claim)
-
-    def _route(
-        self,
-        admitted: AdmittedIngress,
-        host: str,
-        path: str,
-        kind: MatchKind,
-        backend: ServiceBackendRef,
-        rule: int,
-        index: int,
-        rewrite: Rewrite | None = None,
-        location: re.Pattern[str] | None = None,
-        ignore_case: bool = False,
-    ) -> Route:
-        """One route of `admitted`, with its Ingress's redirect, header and fallback settings."""
-        meta = admitted.source.meta
-        hosts = admitted.config.hosts
-        return Route(
-            host=host,
-            path=path,
-            match=kind,
-            namespace=meta.namespace,
-            ingress=meta.name,
-            service=backend.service,
-            port=backend.port,
-            backend=backend_key(meta.namespace, backend.service, backend.port),
-            rule=rule,
-            index=index,
-            rewrite=rewrite,
-            location=location,
-            ignore_case=ignore_case,
-            redirects=admitted.config.redirect,
-            headers=self._header_policy(admitted),
-            fallback=_fallback(admitted),
-            error_codes=hosts.error_codes if hosts is not None else frozenset(),
-            balancing=admitted.config.balancing,
-            timeouts=admitted.config.timeouts,
-            conditions=admitted.config.matching if rule >= 0 else None,
-        )
-
-    def _warn(self, admitted: AdmittedIngress, field: str, reason: str, code: str) -> None:
-        meta = admitted.source.meta
-        self.problems.append(
-            Problem("Ingress", meta.namespace, meta.name, field, reason, "warning", code)
-        )
-
-    def _header_policy(self, admitted: AdmittedIngress) -> HeaderPolicy | None:
-        """One compiled policy per Ingress, with its `custom-headers` ConfigMap's data."""
-        meta = admitted.source.meta
-        ref = (meta.namespace, meta.name)
-        if ref not in self.policies:
-            control = admitted.config.headers
-            policy = None
-            if control is not None:
-                custom = None
-                if control.custom_headers is not None:
-                    custom = self._custom_headers(admitted, control.custom_headers)
-                policy = header_policy(control, custom)
-            self.policies[ref] = policy
-        return self.policies[ref]
-
-    def _custom_headers(
-        self, admitted: AdmittedIngress, ref: tuple[str | None, str]
-    ) -> dict[str, str]:
-        """The valid entries of the `custom-headers` ConfigMap; the rest are warnings."""
-        meta = admitted.source.meta
-        namespace, name = ref[0] or meta.namespace, ref[1]
-        found = find(meta.annotations or {}, "custom-headers")
-        field = f"metadata.annotations[{found[0] if found else 'custom-headers'}]"
-        data = self.configmaps.get((namespace, name))
-        if data is None:
-            reason = f"ConfigMap {namespace}/{name} does not exist; no custom headers are added"
-            self._warn(admitted, field, reason, "MissingConfigMap")
-            return {}
-        headers = {}
-        for key, value in sorted(data.items()):
-            try:
-                headers[header_name(key)] = header_value(value)
-            except ValueError as err:
-                reason = f"ConfigMap {namespace}/{name} key {key!r}: {err}; that header is skipped"
-                self._warn(admitted, field, reason, "InvalidConfigMap")
-        return headers
-
-    def attach_canary(self, admitted: AdmittedIngress) -> None:
-        """Attach a canary Ingress's backends to the primary routes it names (reference §3.1)."""
-        ingress = admitted.source
-        for i, rule in enumerate(ingress.rules):
-            for j, path in enumerate(rule.paths):
-                field = f"spec.rules[{i}].http.paths[{j}]"
-                conditions = admitted.config.matching
-                claim = self.by_rule.get((rule.host, path.path, path.path_type, conditions))
-                if claim is None:
-                    what = f"host {rule.host or '(any host)'} path {path.path!r} ({path.path_type})"
-                    if conditions is not None:
-                        what += f" when {conditions.describe()}"
-                    self._unmatched(admitted, field, what)
-                    continue
-                self.claimed[claim] = _with_canary(
-                    self.claimed[claim], admitted, path.backend, field
-                )
-        backend = ingress.default_backend
-        if backend is not None:
-            hosts = sorted({r.host for r in ingress.rules}) if ingress.rules else [""]
-            matched = [h for h in hosts if h in self.defaults]
-            for host in matched:
-                self.defaults[host] = _with_canary(
-                    self.defaults[host], admitted, backend, "spec.defaultBackend"
-                )
-            if not matched:
-                self._unmatched(admitted, "spec.defaultBackend", "the default backend")
-
-    def add_www_redirects(self) -> None:
-        """`from-to-www-redirect`: the other spelling of each rule host redirects to it, unless
-        some rule serves that name itself (ingress-nginx's redirect servers)."""
-        for route in list(self.claimed.values()):
-            redirects = route.redirects
-            host = route.host
-            if redirects is None or not redirects.from_to_www or not host or "*" in host:
-                continue
-            other = host[4:] if host.startswith("www.") else f"www.{host}"
-            if other in self.hosts:
-                continue
-            self.hosts.add(other)
-            target = Redirect(None, url_template(f"$scheme://{host}$request_uri"))
-            self.claimed[(other, "prefix", "/", None)] = replace(
-                route,
-                host=other,
-                path="/",
-                match="prefix",
-                rewrite=None,
-                location=None,
-                canaries=(),
-                redirects=Redirects(redirect=target),
-                headers=None,
-                fallback=None,
-                error_codes=frozenset(),
-                conditions=None,
-            )
-
-    def add_aliases(self, ingresses: Iterable[AdmittedIngress]) -> None:
-        """`server-alias`: each alias names the first rule host of its Ingress, unless a rule
-        serves that name itself or an older Ingress's host already took it (ingress-nginx
-        drops such aliases too); those are warnings."""
-        for admitted in ingresses:
-            config = admitted.config.hosts
-            hosts = [r.host for r in admitted.source.rules if r.host]
-            if config is None or not config.aliases or not hosts:
-                continue
-            found = find(admitted.source.meta.annotations or {}, "server-alias")
-            field = f"metadata.annotations[{found[0] if found else 'server-alias'}]"
-            for alias in config.aliases:
-                owner = self.aliases.get(alias)
-                if alias in self.hosts:
-                    reason = f"alias {alias} is ignored: a rule serves that host itself"
-                elif owner is not None and owner != hosts[0]:
-                    reason = f"alias {alias} is ignored: it is already an alias of host {owner}"
-                else:
-                    self.aliases[alias] = hosts[0]
-                    continue
-                self._warn(admitted, field, reason, "IgnoredAlias")
-
-    def _unmatched(self, admitted: AdmittedIngress, field: str, what: str) -> None:
-        reason = (
-            f"canary for {what}, but no non-canary Ingress serves it with the same host, "
-            "path, pathType and match conditions; it receives no traffic"
-        )
-        self._warn(admitted, field, reason, "CanaryWithoutPrimary")
-
-    def _add_default(
-        self, admitted: AdmittedIngress, backend: ServiceBackendRef, hosts: list[str]
-    ) -> None:
-        used = False
-        for host in hosts:
-            if host not in self.defaults:
-                self.defaults[host] = self._route(admitted, host, "/", "prefix", backend, -1, -1)
-                used = True
-        if not used:
-            reason = (
-                "is not used: the hosts of this Ingress (or, without rules, the default "
-                "server) already have a default backend from an older Ingress"
-            )
-            self._warn(admitted, "spec.defaultBackend", reason, "UnusedDefaultBackend")
-
-    def routes(self) -> tuple[Route, ...]:
-        """Every route, hosts in a stable order, each host's routes in precedence order."""
-        by_host: dict[str, list[tuple[Precedence, Route]]] = defaultdict(list)
-        every = [*self.claimed.values(), *self.defaults.values()]
-        for seq, route in enumerate(_normalise_weights(r) for r in every):
-            by_host[route.host].append((_precedence(route, seq), route))
-        ordered: list[Route] = []
-        for host in sorted(by_host, key=lambda h: (h == "", h.startswith("*."), h)):
-            ordered.extend(route for _, route in sorted(by_host[host], key=lambda p: p[0]))
-        return tuple(ordered)
-
-
-def _fallback(admitted: AdmittedIngress) -> Fallback | None:
-    """The Ingress's `default-backend` annotation as a backend (the Service's first port)."""
-    config = admitted.config.hosts
-    if config is None or config.default_backend is None:
-        return None
-    meta = admitted.source.meta
-    namespace = config.default_backend[0] or meta.namespace
-    service = config.default_backend[1]
-    found = find(meta.annotations or {}, "default-backend")
-    return Fallback(
-        namespace=namespace,
-        ingress=meta.name,
-        service=service,
-        backend=backend_key(namespace, service, FIRST_PORT),
-        field=found[0] if found else "default-backend",
-    )
-
-
-def _rewrite(
-    config: RewriteConfig | None,
-    path: str,
-    kind: MatchKind,
-    key: str,
-    patterns: tuple[re.Pattern[str], re.Pattern[str]] | None,
-    location: re.Pattern[str] | None,
-) -> Rewrite | None:
-    """The route's rewrite: `rewrite-path` replaces what the rule matched (the regex's match,
-    the Exact path, or the Prefix key), `rewrite-target` the whole path."""
-    if config is None:
-        return None
-    if config.path is not None:
-        if location is not None:
-            return Rewrite(location, config.path, keep_rest=True)
-        literal = "" if kind == "prefix" and key == "/" else key
-        flags = re.IGNORECASE if config.ignore_case else 0
-        return Rewrite(re.compile(re.escape(literal), flags), config.path, keep_rest=True)
-    if config.target is not None and config.target != path:
-        assert patterns is not None
-        return Rewrite(patterns[1], config.target)
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _host_wide_location(path: str) -> re.Pattern[str]:
-    """A literal path as nginx reads it once its host is in regex mode: a case-insensitive,
-    start-anchored regex (so `Exact /foo` also matches `/FOO/bar`, ingress-nginx #8208). A path
-    that is not a valid regex is taken literally."""
-    try:
-        return compile_nginx_regex(path, anchored=True)
-    except re.error:
-        return re.compile("^" + re.escape(path), re.IGNORECASE)
-
-
-def regex_hosts(ingresses: Iterable[AdmittedIngress]) -> frozenset[str]:
-    """Hosts with a rule from a non-canary Ingress in regex mode: under `host-wide-regex`, every
-    path of these hosts, in every Ingress, becomes a regex (reference §4.6)."""
-    return frozenset(
-        rule.host
-        for admitted in ingresses
-        if not admitted.is_canary
-        and admitted.config.rewrite is not None
-        and admitted.config.rewrite.use_regex
-        for rule in admitted.source.rules
-    )
-
-
-def _with_canary(
-    route: Route, admitted: AdmittedIngress, backend: ServiceBackendRef, field: str
-) -> Route:
-    """`route` with one more canary backend (the newest canary Ingress last)."""
-    config = admitted.config.canary
-    assert config is not None
-    meta = admitted.source.meta
-    canary = CanaryBackend(
-        namespace=meta.namespace,
-        ingress=meta.name,
-        service=backend.service,
-        port=backend.port,
-        backend=backend_key(meta.namespace, backend.service, backend.port),
-        field=field,
-        header=config.header,
-        query=config.query,
-        cookie=config.cookie,
-        share=config.share,
-    )
-    return replace(route, canaries=(*route.canaries, canary))
-
-
-def _normalise_weights(route: Route) -> Route:
-    """Scale the canaries' weight shares down when together they ask for more than every
-    request (MSE's rule for several weighted canaries; one canary keeps nginx's weight / total
-    exactly)."""
-    total = sum(c.share for c in route.canaries)
-    if total <= 1.0:
-        return route
-    return replace(route, canaries=tuple(replace(c, share=c.share / total) for c in route.canaries))
-
-
-def _conflict(loser: Route, path: IngressPath, winner: Route) -> Problem:
-    host = loser.host or "(any host)"
-    when = f" when {loser.conditions.describe()}" if loser.conditions is not None else ""
-    if (winner.namespace, winner.ingress) == (loser.namespace, loser.ingress):
-        owner = f"an earlier path of this Ingress ({winner.field})"
-    else:
-        owner = (
-            f"Ingress {winner.namespace}/{winner.ingress} ({winner.field}), which is older "
-            "(or as old and later in namespace/name order)"
-        )
-    return Problem(
-        "Ingress",
-        loser.namespace,
-        loser.ingress,
-        loser.field,
-        f"host {host} path {path.path!r} ({path.path_type}){when} is already served by {owner}; "
-        "this path is ignored",
-        code="ConflictingPath",
-    )
-
-
-Precedence = tuple[int, int, str, tuple[int, int, int, int], int]
-
-
-def _precedence(route: Route, seq: int) -> Precedence:
-    """Category, longer path first, then (same path) more specific conditions first, then age."""
-    rank = route.conditions.rank if route.conditions is not None else _UNCONDITIONAL
-    if route.is_default_backend:
-        return (_DEFAULT, 0, "", rank, seq)
-    if route.match == "exact":
-        return (_EXACT, 0, route.path, rank, seq)
-    if route.match == "regex":
-        return (_REGEX, -len(route.path), "", rank, seq)
-    key = prefix_key(route.path)
-    if key == "/":
-        return (_CATCH_ALL, 0, "", rank, seq)
-    return (_PREFIX, -len(key), key, rank, seq)
-
-
 def compile_routes(
     ingresses: Sequence[AdmittedIngress],
     classes: Sequence[IngressClass],
@@ -508,25 +82,15 @@ def compile_routes(
     `host_wide_regex` from the global setting of that name)."""
     selector = ClassSelector(classes, settings.classes)
     ours = ingress_order(a for a in ingresses if selector.is_ours(a.source))
-    builder = _TableBuilder(configmaps, regex_hosts(ours) if host_wide_regex else frozenset())
-    for admitted in ours:
-        if not admitted.is_canary:
-            builder.add(admitted)
-    builder.add_www_redirects()
-    builder.add_aliases(a for a in ours if not a.is_canary)
-    for admitted in ours:
-        if admitted.is_canary:
-            builder.attach_canary(admitted)
-    routes = builder.routes()
+    parts = build_table(ours, configmaps, host_wide_regex)
     served = frozenset((a.source.meta.namespace, a.source.meta.name) for a in ours)
-    aliases = tuple(sorted(builder.aliases.items()))
     digest = snapshot_digest(
-        routes_digest(routes),
+        routes_digest(parts.routes),
         *sorted(f"{ns}/{name}" for ns, name in served),
-        *(f"{alias}={host}" for alias, host in aliases),
+        *(f"{alias}={host}" for alias, host in parts.aliases),
     )
-    table = RouteTable(routes, tuple(builder.problems), digest, served, aliases)
-    return table, Matcher(routes, aliases)
+    table = RouteTable(parts.routes, parts.problems, digest, served, parts.aliases)
+    return table, Matcher(parts.routes, parts.aliases)
 
 
 def _resolve(

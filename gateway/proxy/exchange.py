@@ -40,11 +40,10 @@ from gateway.proxy.errors import (
     UpstreamTimeout,
 )
 from gateway.proxy.request import IDEMPOTENT, RequestHead, error_page_head, upstream_head
+from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
-from gateway.proxy.responses import reason as reason_phrase
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
-from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location, rewrite_refresh
 from routing.redirect import RequestLine, redirect_for
 from routing.rewrite import rewrite_path
 
@@ -59,19 +58,6 @@ logger = logging.getLogger(__name__)
 REPLAY_LIMIT = 64 * 1024
 """Request body bytes kept for a retry; also the most buffered before reads pause."""
 
-# Removed from responses; Content-Length and Transfer-Encoding are re-emitted by us.
-_RESPONSE_HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"content-length",
-        b"transfer-encoding",
-    }
-)
 _DEFAULT_CONFIG = GlobalConfig()
 
 
@@ -435,55 +421,18 @@ class Exchange:
     def _response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
     ) -> bytes:
-        nominated: frozenset[bytes] = frozenset()
-        for name, value in headers:
-            if name.lower() == b"connection":
-                nominated = frozenset(t.strip().lower() for t in value.split(b","))
         policy = self.route.headers if self.route is not None else None
-        if policy is not None:
-            nominated = nominated | policy.response_drop
-            if policy.rewrites_response_values:
-                headers = [(name, _rewrite_value(policy, name, value)) for name, value in headers]
-        lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason.strip() or reason_phrase(status).encode())]
-        length: bytes | None = None
-        encoding: bytes | None = None
-        request_id = False
-        for name, value in headers:
-            lower = name.lower()
-            if lower == b"content-length":
-                length = value.strip()
-            elif lower == b"transfer-encoding":
-                encoding = value.strip().lower()
-            if lower in _RESPONSE_HOP_BY_HOP or lower in nominated:
-                continue
-            request_id = request_id or lower == b"x-request-id"
-            lines.append(name + b": " + value.strip() + b"\r\n")
-        if encoding is not None and encoding != b"chunked":
-            raise InvalidResponse(f"unsupported response Transfer-Encoding {encoding!r}")
-        bodiless = self.head.method == "HEAD" or status in (204, 304)
-        if length is not None and encoding is None:
-            lines.append(b"Content-Length: " + length + b"\r\n")
-        elif not bodiless:
-            if self.head.version == "1.1":
-                self.rechunk = True
-                lines.append(b"Transfer-Encoding: chunked\r\n")
-            else:
-                self.close_after = True  # an HTTP/1.0 client learns the end from the close
-            self.close_delimited = encoding is None
-        if not request_id:
-            lines.append(b"X-Request-ID: " + self.head.request_id.encode() + b"\r\n")
-        if policy is not None:
-            lines.append(policy.response_lines)
-        if not self.request_complete:
-            self.close_after = True  # the pod answered before the body ended: cannot resync
-        keep = self.down.keeps_alive(self)
-        if not keep:
+        head, self.rechunk, self.close_delimited, ends_by_close = response_head(
+            status, reason, headers, self.head, policy
+        )
+        if ends_by_close or not self.request_complete:
+            self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
+        if not self.down.keeps_alive(self):
             self.close_after = True
-            lines.append(b"Connection: close\r\n")
-        elif self.head.version == "1.0":
-            lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+            return head + b"Connection: close\r\n\r\n"
+        if self.head.version == "1.0":
+            return head + b"Connection: keep-alive\r\n\r\n"
+        return head + b"\r\n"
 
     def on_response_body(self, body: bytes) -> None:
         """A piece of the response body: straight to the client."""
@@ -623,19 +572,6 @@ class Exchange:
         )
         self.bytes_sent = len(response)
         self.down.write(response)
-
-
-def _rewrite_value(policy: HeaderPolicy, name: bytes, value: bytes) -> bytes:
-    """`proxy-cookie-*` and `proxy-redirect-*` on one response header."""
-    lower = name.lower()
-    if lower == b"set-cookie" and (policy.cookie_domain or policy.cookie_path):
-        return rewrite_cookie(policy, value.decode("latin-1")).encode("latin-1")
-    if policy.redirect is not None:
-        if lower == b"location":
-            return rewrite_location(policy, value.decode("latin-1")).encode("latin-1")
-        if lower == b"refresh":
-            return rewrite_refresh(policy, value.decode("latin-1")).encode("latin-1")
-    return value
 
 
 def _join(previous: str, value: str) -> str:

@@ -1,0 +1,98 @@
+"""The pod's response head, re-serialised for the client (DESIGN.md invariant 7).
+
+Hop-by-hop headers and those the pod's `Connection` names are dropped; the route's header policy
+removes, rewrites (`proxy-cookie-*`, `proxy-redirect-*`) and adds headers; the framing is ours:
+`Content-Length` when the pod gave one, otherwise chunked for HTTP/1.1 clients and end-by-close
+for HTTP/1.0 ones. `X-Request-ID` is added when the pod did not return it.
+
+What stays with the exchange is the connection's fate (`Connection: close` or keep-alive), which
+depends on the client connection as a whole.
+"""
+
+from __future__ import annotations
+
+from gateway.proxy.errors import InvalidResponse
+from gateway.proxy.request import RequestHead
+from gateway.proxy.responses import reason as reason_phrase
+from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location, rewrite_refresh
+
+# Removed from responses; Content-Length and Transfer-Encoding are re-emitted by us.
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"content-length",
+        b"transfer-encoding",
+    }
+)
+
+Framing = tuple[bytes, bool, bool, bool]
+"""(status line and headers without `Connection` and the blank line, re-chunk the body, the body
+ends when the pod closes, the client learns the end only from our close)."""
+
+
+def response_head(
+    status: int,
+    reason: bytes,
+    headers: list[tuple[bytes, bytes]],
+    request: RequestHead,
+    policy: HeaderPolicy | None,
+) -> Framing:
+    """The client's response head for the pod's; `InvalidResponse` for framing we refuse."""
+    nominated: frozenset[bytes] = frozenset()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            nominated = frozenset(t.strip().lower() for t in value.split(b","))
+    if policy is not None:
+        nominated = nominated | policy.response_drop
+        if policy.rewrites_response_values:
+            headers = [(name, _rewrite_value(policy, name, value)) for name, value in headers]
+    lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason.strip() or reason_phrase(status).encode())]
+    length: bytes | None = None
+    encoding: bytes | None = None
+    request_id = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"content-length":
+            length = value.strip()
+        elif lower == b"transfer-encoding":
+            encoding = value.strip().lower()
+        if lower in _HOP_BY_HOP or lower in nominated:
+            continue
+        request_id = request_id or lower == b"x-request-id"
+        lines.append(name + b": " + value.strip() + b"\r\n")
+    if encoding is not None and encoding != b"chunked":
+        raise InvalidResponse(f"unsupported response Transfer-Encoding {encoding!r}")
+    rechunk = close_delimited = ends_by_close = False
+    bodiless = request.method == "HEAD" or status in (204, 304)
+    if length is not None and encoding is None:
+        lines.append(b"Content-Length: " + length + b"\r\n")
+    elif not bodiless:
+        if request.version == "1.1":
+            rechunk = True
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            ends_by_close = True  # an HTTP/1.0 client learns the end from the close
+        close_delimited = encoding is None
+    if not request_id:
+        lines.append(b"X-Request-ID: " + request.request_id.encode() + b"\r\n")
+    if policy is not None:
+        lines.append(policy.response_lines)
+    return b"".join(lines), rechunk, close_delimited, ends_by_close
+
+
+def _rewrite_value(policy: HeaderPolicy, name: bytes, value: bytes) -> bytes:
+    """`proxy-cookie-*` and `proxy-redirect-*` on one response header."""
+    lower = name.lower()
+    if lower == b"set-cookie" and (policy.cookie_domain or policy.cookie_path):
+        return rewrite_cookie(policy, value.decode("latin-1")).encode("latin-1")
+    if policy.redirect is not None:
+        if lower == b"location":
+            return rewrite_location(policy, value.decode("latin-1")).encode("latin-1")
+        if lower == b"refresh":
+            return rewrite_refresh(policy, value.decode("latin-1")).encode("latin-1")
+    return value
