@@ -7,77 +7,47 @@ digest changes, and `gateway_config_hash` exposes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import operator
+import re
 from collections.abc import Iterable, Mapping
 
-from annotations.redirect import Redirects
-from routing.headers import HeaderPolicy
-from routing.model import BackendKey, CanaryBackend, Endpoint, Route
+from routing.model import BackendKey, Endpoint, Route
 from routing.problems import Problem
 
-
-def _route_fields(route: Route) -> tuple[object, ...]:
-    rewrite = route.rewrite
-    return (
-        route.host,
-        route.path,
-        route.match,
-        route.namespace,
-        route.ingress,
-        route.service,
-        route.port,
-        route.rule,
-        route.index,
-        (rewrite.target, rewrite.keep_rest) if rewrite else None,
-        route.ignore_case,
-        [_canary_fields(c) for c in route.canaries],
-        _redirect_fields(route.redirects),
-        _header_fields(route.headers),
-        route.conditions.describe() if route.conditions is not None else None,
-        route.fallback.backend if route.fallback is not None else None,
-        tuple(sorted(route.error_codes)) if route.error_codes else (),
-        repr(route.balancing) if route.balancing is not None else None,
-        repr(route.timeouts) if route.timeouts is not None else None,
-    )
+_PLAIN = (str, int, float, bool)
+_FIELDS: dict[type, operator.attrgetter[tuple[object, ...]]] = {}
+"""Per dataclass type: one C call that reads every compared field (`__class__` appended so
+that the result is a tuple even for a one-field class)."""
 
 
-def _header_fields(policy: HeaderPolicy | None) -> object:
-    if policy is None:
-        return None
+def _canonical(value: object) -> object:
+    """A JSON-ready form of a route and everything it holds, the same in every process:
+    dataclasses by their compared fields in declaration order, sets sorted, patterns as (source,
+    flags), bytes as text. Generic on purpose: a field added to the model is part of the digest
+    without being listed here, so a change to it can never be left unswapped."""
+    if value is None or type(value) in _PLAIN:
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (frozenset, set)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, re.Pattern):
+        return [value.pattern, value.flags]
+    getter = _FIELDS.get(type(value))
+    if getter is None:
+        if not dataclasses.is_dataclass(value):
+            raise TypeError(f"no canonical form for {type(value).__name__}")
+        names = [f.name for f in dataclasses.fields(value) if f.compare]
+        getter = _FIELDS[type(value)] = operator.attrgetter(*names, "__class__")
     return [
-        text.decode("latin-1") if isinstance(text, bytes) else text
-        for text in (
-            policy.host,
-            sorted(n.decode("latin-1") for n in policy.request_drop),
-            policy.request_lines,
-            sorted(n.decode("latin-1") for n in policy.response_drop),
-            policy.response_lines,
-            policy.cookie_domain,
-            policy.cookie_path,
-            policy.redirect,
-        )
+        field if field is None or type(field) in _PLAIN else _canonical(field) if field else []
+        for field in getter(value)[:-1]
     ]
-
-
-def _redirect_fields(redirects: Redirects | None) -> object:
-    if redirects is None:
-        return None
-    redirect = redirects.redirect
-    return (
-        (redirect.code, redirect.location.text) if redirect else None,
-        redirects.app_root,
-        redirects.use_port,
-        redirects.relative,
-    )
-
-
-def _canary_fields(canary: CanaryBackend) -> tuple[object, ...]:
-    selectors = [
-        (s.name, s.value, s.pattern.pattern if s.pattern else None) if s else None
-        for s in (canary.header, canary.query, canary.cookie)
-    ]
-    return (canary.namespace, canary.ingress, canary.backend, canary.field, selectors, canary.share)
 
 
 def _hash(document: object) -> str:
@@ -87,7 +57,7 @@ def _hash(document: object) -> str:
 
 def routes_digest(routes: Iterable[Route]) -> str:
     """Digest of a route table's routes, in their (deterministic) order."""
-    return _hash([_route_fields(r) for r in routes])
+    return _hash(_canonical(tuple(routes)))
 
 
 def endpoints_digest(endpoints: Mapping[BackendKey, tuple[Endpoint, ...]]) -> str:

@@ -82,3 +82,64 @@ def test_unchanged_state_gives_an_equal_digest() -> None:
     first = compile_snapshot(store.state())
     load(store, _objects())
     assert compile_snapshot(store.state(), previous=first).digest == first.digest
+
+
+# One annotation value per route field that annotations set: changing any of them must change
+# the route digest, or the reconciler would never swap the change in.
+ANNOTATED = {
+    "nginx.ingress.kubernetes.io/rewrite-target": "/x",
+    "nginx.ingress.kubernetes.io/permanent-redirect": "https://a.test/",
+    "nginx.ingress.kubernetes.io/upstream-vhost": "a.internal",
+    "higress.io/match-method": "GET",
+    "nginx.ingress.kubernetes.io/default-backend": "errors",
+    "nginx.ingress.kubernetes.io/custom-http-errors": "404",
+    "nginx.ingress.kubernetes.io/load-balance": "ewma",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": "5",
+    "higress.io/ignore-path-case": "true",
+}
+CHANGED = {
+    "nginx.ingress.kubernetes.io/rewrite-target": "/y",
+    "nginx.ingress.kubernetes.io/permanent-redirect": "https://b.test/",
+    "nginx.ingress.kubernetes.io/upstream-vhost": "b.internal",
+    "higress.io/match-method": "POST",
+    "nginx.ingress.kubernetes.io/default-backend": "other",
+    "nginx.ingress.kubernetes.io/custom-http-errors": "503",
+    "nginx.ingress.kubernetes.io/load-balance": "random",
+    "nginx.ingress.kubernetes.io/proxy-read-timeout": "6",
+    "higress.io/ignore-path-case": "false",
+}
+
+
+def _table_digest(annotations: dict[str, str]) -> str:
+    store = Store()
+    load(store, [ingress("a", rule("a.test", path("/p")), annotations=annotations)])
+    return compile_snapshot(store.state()).table.digest
+
+
+def test_every_annotated_route_field_is_in_the_digest() -> None:
+    reference = _table_digest(ANNOTATED)
+    for key, value in CHANGED.items():
+        assert _table_digest({**ANNOTATED, key: value}) != reference, key
+
+
+def test_route_digest_is_the_same_in_every_process() -> None:
+    """Sets of header names (hash-ordered, and the order varies by process) are sorted."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tests.routing.test_digest import _table_digest;"
+        "print(_table_digest({'mse.ingress.kubernetes.io/request-header-control-remove':"
+        " 'a,b,c,d,e,f,g,h'}))"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(digests) == 1
