@@ -72,8 +72,13 @@ def parse(annotations: Mapping[str, str]) -> Timeouts | None:
     """The timeouts, or None when no key of this group is set."""
     if not is_set(annotations, *FIELDS):
         return None
-    values = [value_of(annotations, f) for f in FIELDS]
-    connect, send, read, total = values
-    assert all(v is None or isinstance(v, float) for v in (connect, send, read))
+    connect, send, read = (_optional(annotations, f) for f in (CONNECT, SEND, READ))
+    total = value_of(annotations, TOTAL)
     assert isinstance(total, float)
-    return Timeouts(connect, send, read, total)  # type: ignore[arg-type]
+    return Timeouts(connect, send, read, total)
+
+
+def _optional(annotations: Mapping[str, str], field: Field) -> float | None:
+    value = value_of(annotations, field)
+    assert value is None or isinstance(value, float)
+    return value

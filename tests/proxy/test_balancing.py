@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from tests.objects import ingress, path, rule
-from tests.proxy.harness import cluster, exchange, get
+from tests.proxy.harness import Recorded, cluster, exchange, get, response
 
 N = "nginx.ingress.kubernetes.io/"
 
@@ -55,3 +56,38 @@ async def test_hash_by_keeps_each_key_on_one_pod_across_endpoint_changes(
     after = await spread(gw, ups, requests)
     moved = {u for u, a, b in zip(users, first, after, strict=True) if a != b}
     assert moved == {u for u, a in zip(users, first, strict=True) if a == 2}
+
+
+async def slow_path(request: Recorded, writer: asyncio.StreamWriter) -> None:
+    """`/slow` answers after 1 s, anything else at once."""
+    if request.target == "/slow":
+        await asyncio.sleep(1.0)
+    writer.write(response(200, request.target.encode()))
+
+
+async def test_least_conn_avoids_the_busy_pod(upstreams, gateway) -> None:
+    ups = [await upstreams(slow_path) for _ in range(2)]
+    gw = await gateway(document({N + "load-balance": "least_conn"}, [u.port for u in ups]))
+    busy = asyncio.create_task(exchange(gw.port, get("lb.test", "/slow")))
+    while not any(u.requests for u in ups):
+        await asyncio.sleep(0.01)
+    [busy_pod] = [i for i, u in enumerate(ups) if u.requests]
+    served = await spread(gw, ups, [get("lb.test", f"/{i}") for i in range(10)])
+    assert served == [1 - busy_pod] * 10
+    [resp] = await busy
+    assert resp.status == 200
+
+
+def delayed(seconds: float):  # type: ignore[no-untyped-def]
+    async def handler(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(seconds)
+        writer.write(response(200, b"ok"))
+
+    return handler
+
+
+async def test_ewma_sends_most_requests_to_the_faster_pod(upstreams, gateway) -> None:
+    ups = [await upstreams(delayed(0.05)), await upstreams(delayed(0.0))]
+    gw = await gateway(document({N + "load-balance": "ewma"}, [u.port for u in ups]))
+    counts = Counter(await spread(gw, ups, [get("lb.test", f"/{i}") for i in range(40)]))
+    assert counts[1] >= 35, counts  # the slow pod is only tried until it is measured
