@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from annotations import (
+    affinity,
     balancing,
     canary,
     headers,
@@ -51,12 +52,16 @@ GROUPS: tuple[Group, ...] = (
     _group("headers", headers),
     _group("hosts", hosts),
     _group("balancing", balancing),
+    _group("affinity", affinity),
     _group("timeouts", timeouts),
     _group("snippets", snippets),
 )
 
 KNOWN_KEYS: frozenset[str] = frozenset(f.name for g in GROUPS for f in g.fields)
 CANARY_KEYS: frozenset[str] = frozenset(f.name for f in canary.FIELDS)
+OWN_ON_CANARY: frozenset[str] = frozenset(f.name for f in (*balancing.FIELDS, *affinity.FIELDS))
+"""Keys a canary Ingress keeps for its own backend (ingress-nginx: `load-balance`,
+`upstream-hash-by` and the affinity keys)."""
 
 
 def is_known(name: str) -> bool:
@@ -65,10 +70,13 @@ def is_known(name: str) -> bool:
 
 
 def _shapes_canary(name: str) -> bool:
-    """Keys that mean something on a canary Ingress: its own, and the route conditions that
-    pick the primary route it joins."""
+    """Keys that mean something on a canary Ingress: its own, those that shape its backend,
+    and the route conditions that pick the primary route it joins."""
     return (
-        name in CANARY_KEYS or name == matching.MATCH_METHOD.name or matching.is_condition_key(name)
+        name in CANARY_KEYS
+        or name in OWN_ON_CANARY
+        or name == matching.MATCH_METHOD.name
+        or matching.is_condition_key(name)
     )
 
 
@@ -83,6 +91,7 @@ class IngressAnnotations:
     headers: headers.HeaderControl | None = None
     hosts: hosts.HostsAndFallbacks | None = None
     balancing: balancing.Balancing | None = None
+    affinity: affinity.Affinity | None = None
     timeouts: timeouts.Timeouts | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""

@@ -47,7 +47,17 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
         entry["custom_http_errors"] = sorted(route.error_codes)
     if route.canaries:
         entry["canaries"] = [_canary_entry(c, snapshot) for c in route.canaries]
+    _add_balancing(entry, route)
     return entry
+
+
+def _add_balancing(entry: dict[str, Any], target: Route | CanaryBackend) -> None:
+    """How the route or canary picks endpoints, when it is not plain round robin."""
+    balancing = target.balancing
+    if balancing is not None:
+        entry["load_balance"] = "hash" if balancing.hash_by is not None else balancing.algorithm
+    if target.affinity is not None:
+        entry["affinity"] = {"mode": target.affinity.mode, "cookie": target.affinity.name}
 
 
 def _canary_entry(canary: CanaryBackend, snapshot: Snapshot) -> dict[str, Any]:
@@ -67,6 +77,7 @@ def _canary_entry(canary: CanaryBackend, snapshot: Snapshot) -> dict[str, Any]:
                 entry[kind]["value"] = selector.value
             if selector.pattern is not None:
                 entry[kind]["pattern"] = selector.pattern.pattern
+    _add_balancing(entry, canary)
     return entry
 
 

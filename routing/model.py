@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal, NewType
 from routing.problems import Problem
 
 if TYPE_CHECKING:
+    from annotations.affinity import AffinityCookie
     from annotations.balancing import Balancing
     from annotations.canary import Selector
     from annotations.matching import Conditions
@@ -77,6 +78,11 @@ class CanaryBackend:
     cookie: Selector | None = None
     share: float = 0.0
     """Probability of being chosen by weight, after the route's canaries were normalised."""
+    balancing: Balancing | None = None
+    """The canary Ingress's own `load-balance` / `upstream-hash-by` (ingress-nginx keeps them
+    for the canary's backend); None means round robin."""
+    affinity: AffinityCookie | None = None
+    """Sticky sessions on the canary's backend (its own, or the primary's: §3.1)."""
 
     @property
     def service_field(self) -> str:
@@ -146,6 +152,8 @@ class Route:
     """`custom-http-errors`: upstream statuses answered by the fallback instead."""
     balancing: Balancing | None = None
     """`load-balance` / `upstream-hash-by`; None means round robin."""
+    affinity: AffinityCookie | None = None
+    """`affinity: cookie`: sticky sessions on this route's backend."""
     timeouts: Timeouts | None = None
     """Per-Ingress upstream timeouts; None means the global settings."""
     conditions: Conditions | None = None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from annotations import find
+from annotations.affinity import Affinity, AffinityCookie
 from annotations.headers import header_name, header_value
 from annotations.matching import Conditions
 from annotations.redirect import Redirect, Redirects, url_template
@@ -190,6 +191,7 @@ class _TableBuilder:
             fallback=_fallback(admitted),
             error_codes=hosts.error_codes if hosts is not None else frozenset(),
             balancing=admitted.config.balancing,
+            affinity=admitted.config.affinity.cookie if admitted.config.affinity else None,
             timeouts=admitted.config.timeouts,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
@@ -433,8 +435,20 @@ def _with_canary(
         query=config.query,
         cookie=config.cookie,
         share=config.share,
+        balancing=admitted.config.balancing,
+        affinity=_canary_affinity(route, admitted.config.affinity),
     )
     return replace(route, canaries=(*route.canaries, canary))
+
+
+def _canary_affinity(primary: Route, own: Affinity | None) -> AffinityCookie | None:
+    """The canary's own cookie settings; without them, the primary's unless the canary asks
+    for `affinity-canary-behavior: legacy` (reference §3.1)."""
+    if own is not None and own.cookie is not None:
+        return own.cookie
+    if own is not None and own.canary_behavior == "legacy":
+        return None
+    return primary.affinity
 
 
 def _normalise_weights(route: Route) -> Route:

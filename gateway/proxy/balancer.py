@@ -148,8 +148,8 @@ class Balancer:
             text = hash_key(policy.hash_by, head, client)
             size = policy.subset_size
             if not size:
-                return self._ring(key, endpoints, 0).pick(text, lambda e: e not in tried)
-            group = self._ring(key, endpoints, size).pick(
+                return self.ring(key, endpoints).pick(text, lambda e: e not in tried)
+            group = self.ring(key, endpoints, size).pick(
                 text, lambda g: any(e not in tried for e in g)
             )
             return random.choice([e for e in group if e not in tried]) if group else None
@@ -246,9 +246,9 @@ class Balancer:
         first, second = random.sample(left, 2)
         return first if self._score(first) <= self._score(second) else second
 
-    def _ring(self, key: BackendKey, endpoints: Sequence[Endpoint], subset: int) -> Ring[Any]:
+    def ring(self, key: BackendKey, endpoints: Sequence[Endpoint], subset: int = 0) -> Ring[Any]:
         """The backend's ring (of endpoints, or of groups of `subset`), rebuilt only when its
-        endpoint set changed."""
+        endpoint set changed; sticky sessions share it."""
         cached = self._rings.get((key, subset))
         if cached is not None and (cached[0] is endpoints or cached[0] == endpoints):
             return cached[1]

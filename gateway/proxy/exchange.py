@@ -32,6 +32,7 @@ import logging
 import random
 from typing import TYPE_CHECKING
 
+from gateway.proxy.affinity import set_cookie
 from gateway.proxy.errors import (
     ConnectFailed,
     InvalidResponse,
@@ -44,14 +45,16 @@ from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
+from routing.model import CanaryBackend, Fallback
 from routing.redirect import RequestLine, redirect_for
 from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
+    from annotations.affinity import AffinityCookie
     from annotations.timeouts import Timeouts
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.upstream import UpstreamConnection
-    from routing.model import CanaryBackend, Endpoint, Fallback, Route, Snapshot
+    from routing.model import Endpoint, Route, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,8 @@ class Exchange:
         """`Location` of a redirect the gateway answers itself."""
         self.timeouts: Timeouts | None = None
         """The route's own timeouts, over the global ones."""
+        self.set_cookie = b""
+        """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
         # request body
@@ -170,7 +175,11 @@ class Exchange:
                 return status
         self.endpoints = snapshot.endpoints.get(route.backend, ())
         if route.canaries:
-            canary = choose_canary(route.canaries, head, random.random)
+            pinned = self.down.server.sessions.pinned(route, head)
+            if pinned is None:
+                canary = choose_canary(route.canaries, head, random.random)
+            else:
+                canary = pinned if isinstance(pinned, CanaryBackend) else None
             # A canary without ready endpoints falls back to the primary (MSE's behaviour).
             endpoints = snapshot.endpoints.get(canary.backend, ()) if canary else ()
             if endpoints:
@@ -230,11 +239,20 @@ class Exchange:
         tried: set[Endpoint] = set()
         error: UpstreamError | None = None
         balancer = self.down.server.balancer
-        policy = self.route.balancing if self.route is not None else None
+        target = self.target
+        policy = target.balancing if not isinstance(target, Fallback) else None
+        sticky = target.affinity if not isinstance(target, Fallback) else None
         while len(tried) < tries and not self.response_started:
-            endpoint = balancer.pick(
-                self.target.backend, self.endpoints, tried, policy, self.head, self.client_ip
-            )
+            if sticky is not None:
+                endpoint, session = self.down.server.sessions.pick(
+                    sticky, target.backend, self.endpoints, tried, policy, self.head, self.client_ip
+                )
+                if session is not None:
+                    self.set_cookie = self._session_cookie(sticky, session)
+            else:
+                endpoint = balancer.pick(
+                    target.backend, self.endpoints, tried, policy, self.head, self.client_ip
+                )
             if endpoint is None:
                 break
             tried.add(endpoint)
@@ -271,6 +289,12 @@ class Exchange:
         self.target, self.endpoints = fallback, endpoints
         self.kept, self.kept_bytes, self.continue_sent = [], 0, True
         await self._forward()
+
+    def _session_cookie(self, cookie: AffinityCookie, value: str) -> bytes:
+        route = self.route
+        assert route is not None
+        path = route.path if route.match != "regex" else "/"
+        return set_cookie(cookie, value, path, self.head, self.down.peer.scheme == "https")
 
     def _may_retry(self, err: UpstreamError) -> bool:
         conditions = self.config.proxy_next_upstream
@@ -425,6 +449,7 @@ class Exchange:
         head, self.rechunk, self.close_delimited, ends_by_close = response_head(
             status, reason, headers, self.head, policy
         )
+        head += self.set_cookie
         if ends_by_close or not self.request_complete:
             self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
         if not self.down.keeps_alive(self):

@@ -366,3 +366,46 @@ def test_weights_are_statistically_right() -> None:
     canary = backend("c", Canary(weight=30))
     hits = sum(choose_canary([canary], Request(), rng.random) is not None for _ in range(20_000))
     assert abs(hits / 20_000 - 0.30) < 0.015
+
+
+@pytest.mark.parametrize(
+    ("primary", "canary", "expected_cookie"),
+    [
+        pytest.param({N + "affinity": "cookie"}, {}, "INGRESSCOOKIE", id="sticky-inherits"),
+        pytest.param(
+            {N + "affinity": "cookie"},
+            {N + "affinity-canary-behavior": "legacy"},
+            None,
+            id="legacy-does-not",
+        ),
+        pytest.param(
+            {N + "affinity": "cookie"},
+            {N + "affinity": "cookie", N + "session-cookie-name": "beta"},
+            "beta",
+            id="own-cookie",
+        ),
+        pytest.param({}, {}, None, id="no-affinity"),
+    ],
+)
+def test_canary_affinity_and_balancing(
+    primary: dict[str, str], canary: dict[str, str], expected_cookie: str | None
+) -> None:
+    """ingress-nginx keeps a canary Ingress's `load-balance`, `upstream-hash-by` and affinity
+    keys for its backend; with `sticky` behaviour the primary's cookie settings carry over."""
+    snapshot = compile_objects(
+        [
+            ingress("main", rule("a.test", path("/", service="main")), annotations=primary),
+            ingress(
+                "beta",
+                rule("a.test", path("/", service="beta")),
+                annotations={N + "canary": "true", N + "load-balance": "ewma", **canary},
+            ),
+        ]
+    )
+    [route] = snapshot.table.routes
+    [attached] = route.canaries
+    assert attached.balancing is not None and attached.balancing.algorithm == "ewma"
+    assert route.balancing is None
+    cookie = attached.affinity
+    assert (cookie.name if cookie is not None else None) == expected_cookie
+    assert not any("no effect on a canary" in p.reason for p in snapshot.problems)
