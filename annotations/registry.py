@@ -19,6 +19,7 @@ from annotations import (
     hosts,
     matching,
     redirect,
+    retries,
     rewrite,
     snippets,
     timeouts,
@@ -54,6 +55,7 @@ GROUPS: tuple[Group, ...] = (
     _group("balancing", balancing),
     _group("affinity", affinity),
     _group("timeouts", timeouts),
+    _group("retries", retries),
     _group("snippets", snippets),
 )
 
@@ -93,6 +95,7 @@ class IngressAnnotations:
     balancing: balancing.Balancing | None = None
     affinity: affinity.Affinity | None = None
     timeouts: timeouts.Timeouts | None = None
+    retries: retries.Retries | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

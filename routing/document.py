@@ -85,9 +85,9 @@ def _settings(config: GlobalConfig) -> dict[str, Any]:
     """The global settings that differ from their defaults, under their ConfigMap keys."""
     default = GlobalConfig()
     return {
-        f.name.replace("_", "-"): getattr(config, f.name)
+        f.name.replace("_", "-"): sorted(value) if isinstance(value, frozenset) else value
         for f in fields(config)
-        if getattr(config, f.name) != getattr(default, f.name)
+        if (value := getattr(config, f.name)) != getattr(default, f.name)
     }
 
 

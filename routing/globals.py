@@ -14,33 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 
 from annotations._validators import boolean, cidrs, count, seconds, size
+from annotations.retries import conditions as next_upstream
 from routing.problems import Problem
-
-NEXT_UPSTREAM_CONDITIONS = frozenset(
-    {
-        "error",
-        "timeout",
-        "invalid_header",
-        "http_500",
-        "http_502",
-        "http_503",
-        "http_504",
-        "http_403",
-        "http_404",
-        "http_429",
-        "non_idempotent",
-        "off",
-    }
-)
-
-
-def next_upstream(raw: str) -> tuple[str, ...]:
-    """`proxy-next-upstream`: conditions separated by spaces or commas."""
-    items = tuple(i for i in raw.replace(",", " ").split() if i)
-    unknown = [i for i in items if i not in NEXT_UPSTREAM_CONDITIONS]
-    if unknown or not items:
-        raise ValueError(f"{raw!r}: use any of {' '.join(sorted(NEXT_UPSTREAM_CONDITIONS))}")
-    return items
 
 
 def redirect_code(raw: str) -> int:
@@ -81,8 +56,9 @@ class GlobalConfig:
     client_body_timeout: float = 60.0
     large_client_header_buffers: tuple[int, int] = (4, 8192)
     proxy_body_size: int = 1024 * 1024
-    proxy_next_upstream: tuple[str, ...] = ("error", "timeout")
+    proxy_next_upstream: frozenset[str] = frozenset({"error", "timeout"})
     proxy_next_upstream_tries: int = 3
+    proxy_next_upstream_timeout: float = 0.0
     disable_access_log: bool = False
     http_redirect_code: int = 308
     host_wide_regex: bool = False
@@ -208,14 +184,21 @@ SETTINGS: tuple[Setting, ...] = (
         "proxy-next-upstream",
         next_upstream,
         "list of conditions",
-        "When a failed try moves to the next endpoint (`error`, `timeout`, `off`, …). "
-        "Connect failures are always retried: the request never reached the pod.",
+        "When a failed try moves to the next endpoint (`error`, `timeout`, `invalid_header`, "
+        "`http_5xx`…, `non_idempotent`, or `off`; docs/routing.md#retries). Connect failures "
+        "are always retried unless `off`: the request never reached the pod.",
     ),
     Setting(
         "proxy-next-upstream-tries",
         count,
         "number",
         "Tries per request, the first included; 0 = one per endpoint.",
+    ),
+    Setting(
+        "proxy-next-upstream-timeout",
+        seconds,
+        "seconds",
+        "No new try starts this long after the first one began; 0 = no limit.",
     ),
     Setting("disable-access-log", boolean, "bool", "Stop writing the JSON access log."),
     Setting(
@@ -284,6 +267,8 @@ def describe_default(key: str) -> str:
         return "4 8k"
     if isinstance(value, tuple):
         return (", " if key.endswith("cidr") else " ").join(map(str, value))
+    if isinstance(value, frozenset):
+        return " ".join(sorted(value))
     return str(value)
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from annotations.canary import Selector
     from annotations.matching import Conditions
     from annotations.redirect import Redirects
+    from annotations.retries import Retries
     from annotations.timeouts import Timeouts
     from routing.globals import GlobalConfig
     from routing.headers import HeaderPolicy
@@ -156,6 +157,8 @@ class Route:
     """`affinity: cookie`: sticky sessions on this route's backend."""
     timeouts: Timeouts | None = None
     """Per-Ingress upstream timeouts; None means the global settings."""
+    retries: Retries | None = None
+    """Per-Ingress `proxy-next-upstream*`; None means the global settings."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

@@ -193,6 +193,7 @@ class _TableBuilder:
             balancing=admitted.config.balancing,
             affinity=admitted.config.affinity.cookie if admitted.config.affinity else None,
             timeouts=admitted.config.timeouts,
+            retries=admitted.config.retries,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

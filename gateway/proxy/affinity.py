@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from annotations.affinity import AffinityCookie
     from annotations.balancing import Balancing
     from gateway.proxy.balancer import Balancer
-    from gateway.proxy.request import RequestHead
+    from gateway.proxy.request import Peer, RequestHead
 
 _NEW_KEY_DRAWS = 32
 """Random keys tried for a new balanced session before walking the ring from the last one."""
@@ -143,18 +143,20 @@ class StickySessions:
 
 
 def set_cookie(
-    cookie: AffinityCookie, value: str, path: str, head: RequestHead, https: bool
+    cookie: AffinityCookie, value: str, route: Route | None, head: RequestHead, peer: Peer
 ) -> bytes:
     """The `Set-Cookie` header line for a new session (ingress-nginx's attributes; always
-    `HttpOnly`, `Secure` on HTTPS requests or when asked)."""
-    parts = [f"{cookie.name}={value}", f"Path={cookie.path or path}"]
+    `HttpOnly`, `Secure` on HTTPS requests or when asked). The default `Path` is the route's
+    path, as nginx's is the location's; a regex is no path, so `/` there."""
+    path = cookie.path or (route.path if route is not None and route.match != "regex" else "/")
+    parts = [f"{cookie.name}={value}", f"Path={path}"]
     if cookie.domain is not None:
         parts.append(f"Domain={cookie.domain}")
     if cookie.expires is not None:
         parts.append(f"Expires={formatdate(time.time() + cookie.expires, usegmt=True)}")
     if cookie.max_age is not None:
         parts.append(f"Max-Age={cookie.max_age}")
-    if cookie.secure or https:
+    if cookie.secure or peer.scheme == "https":
         parts.append("Secure")
     parts.append("HttpOnly")
     samesite = cookie.samesite

@@ -8,10 +8,10 @@ again. `run` routes the request, then tries endpoints:
 
 * a try takes an idle pooled connection or opens one, writes our re-serialised head and the
   body bytes received so far, and waits for the response head;
-* a connect failure always moves to the next endpoint (the request never reached the pod); any
-  other failure before the response head moves on only when `proxy-next-upstream` lists its
-  condition, the method is idempotent (or `non_idempotent` is listed) and the body sent so far
-  is still held (at most `REPLAY_LIMIT` bytes: beyond that the body has been streamed away);
+* a failure before the response head, or a status listed as `http_<status>`, moves to the
+  next endpoint under nginx's `proxy_next_upstream` rules (`gateway.proxy.retries`); a replay
+  needs the body sent so far, which is held up to `REPLAY_LIMIT` bytes (beyond that it has been
+  streamed away);
 * a reused pooled connection that fails before any response byte is retried once on a fresh
   connection to the same pod, without counting a try (the pod had closed it while idle).
 
@@ -34,23 +34,22 @@ from typing import TYPE_CHECKING
 
 from gateway.proxy.affinity import set_cookie
 from gateway.proxy.errors import (
-    ConnectFailed,
     InvalidResponse,
     UpstreamError,
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.request import IDEMPOTENT, RequestHead, error_page_head, upstream_head
+from gateway.proxy.request import RequestHead, error_page_head, request_line, upstream_head
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
+from gateway.proxy.retries import StatusRetried, TryBudget
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend, Fallback
-from routing.redirect import RequestLine, redirect_for
+from routing.redirect import redirect_for
 from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
-    from annotations.affinity import AffinityCookie
     from annotations.timeouts import Timeouts
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.upstream import UpstreamConnection
@@ -66,6 +65,11 @@ _DEFAULT_CONFIG = GlobalConfig()
 
 class Exchange:
     """The state of one request; see the module docstring."""
+
+    budget: TryBudget | None = None
+    """The tries of the current `_forward`: conditions, count and time left."""
+    set_cookie = b""
+    """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -89,8 +93,6 @@ class Exchange:
         """`Location` of a redirect the gateway answers itself."""
         self.timeouts: Timeouts | None = None
         """The route's own timeouts, over the global ones."""
-        self.set_cookie = b""
-        """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
         # request body
@@ -168,7 +170,7 @@ class Exchange:
             return 413
         if route.redirects is not None:
             answer = redirect_for(
-                route.redirects, self._request_line(), self.config.http_redirect_code
+                route.redirects, request_line(head, self.down.peer), self.config.http_redirect_code
             )
             if answer is not None:
                 status, self.location = answer
@@ -200,18 +202,6 @@ class Exchange:
         )
         return 0
 
-    def _request_line(self) -> RequestLine:
-        head, peer = self.head, self.down.peer
-        return RequestLine(
-            scheme=peer.scheme,
-            host=head.host,
-            http_host=head.host_header.decode("latin-1"),
-            server_port=peer.server_port,
-            uri=head.path,
-            raw_path=head.raw_path,
-            args=head.query_string,
-        )
-
     async def _proxy(self) -> None:
         """Forward to the route's pods, then fetch an error page if one was asked for."""
         await self._forward()
@@ -233,22 +223,24 @@ class Exchange:
                 self.respond_error(504)
 
     async def _forward(self) -> None:
-        assert self.target is not None
-        config = self.config
-        tries = config.proxy_next_upstream_tries or len(self.endpoints)
-        tried: set[Endpoint] = set()
+        target = self.target
+        assert target is not None
+        own = self.route.retries if self.route is not None else None
+        budget = self.budget = TryBudget(own, self.config, len(self.endpoints), self.loop.time())
+        tried = budget.tried
         error: UpstreamError | None = None
         balancer = self.down.server.balancer
-        target = self.target
         policy = target.balancing if not isinstance(target, Fallback) else None
         sticky = target.affinity if not isinstance(target, Fallback) else None
-        while len(tried) < tries and not self.response_started:
+        while budget.another_try(self.loop.time()) and not self.response_started:
             if sticky is not None:
                 endpoint, session = self.down.server.sessions.pick(
                     sticky, target.backend, self.endpoints, tried, policy, self.head, self.client_ip
                 )
                 if session is not None:
-                    self.set_cookie = self._session_cookie(sticky, session)
+                    self.set_cookie = set_cookie(
+                        sticky, session, self.route, self.head, self.down.peer
+                    )
             else:
                 endpoint = balancer.pick(
                     target.backend, self.endpoints, tried, policy, self.head, self.client_ip
@@ -290,23 +282,10 @@ class Exchange:
         self.kept, self.kept_bytes, self.continue_sent = [], 0, True
         await self._forward()
 
-    def _session_cookie(self, cookie: AffinityCookie, value: str) -> bytes:
-        route = self.route
-        assert route is not None
-        path = route.path if route.match != "regex" else "/"
-        return set_cookie(cookie, value, path, self.head, self.down.peer.scheme == "https")
-
     def _may_retry(self, err: UpstreamError) -> bool:
-        conditions = self.config.proxy_next_upstream
-        if "off" in conditions:
-            return False
-        if isinstance(err, ConnectFailed):
-            return True  # the request never reached the pod
-        if err.condition not in conditions:
-            return False
-        if self.head.method not in IDEMPOTENT and "non_idempotent" not in conditions:
-            return False
-        return self.kept is not None
+        budget = self.budget
+        assert budget is not None
+        return budget.may_retry(err, self.head.method, self.kept is not None, self.loop.time())
 
     def _note_failure(self, endpoint: Endpoint, err: UpstreamError) -> None:
         logger.warning("request %s to %s failed: %s", self.head.request_id, endpoint.hostport, err)
@@ -410,6 +389,12 @@ class Exchange:
     ) -> None:
         """The pod's response head: re-serialise it for the client."""
         self._got_response_byte = True
+        budget = self.budget
+        if budget is not None and status in budget.statuses:
+            retried = StatusRetried(status)
+            if self._may_retry(retried):
+                self.upstream_failed(retried)  # dropped unread; `_forward` tries the next pod
+                return
         if status in self.error_codes:
             self._intercept(status)
             return

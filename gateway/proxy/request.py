@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus
 from routing.globals import GlobalConfig
 from routing.headers import HeaderPolicy
 from routing.paths import normalise_request_path, request_host
+from routing.redirect import RequestLine
 
 # Removed before forwarding, whatever `Connection` says (RFC 9110 §7.6.1, httpoxy's `Proxy`).
 HOP_BY_HOP = frozenset(
@@ -427,3 +428,16 @@ def _target(head: RequestHead, path: str | None) -> str:
             path,
         )
     return f"{base}?{head.query_string}" if head.query_string else base
+
+
+def request_line(head: RequestHead, peer: Peer) -> RequestLine:
+    """The nginx variables redirect URLs are built from, for this request."""
+    return RequestLine(
+        scheme=peer.scheme,
+        host=head.host,
+        http_host=head.host_header.decode("latin-1"),
+        server_port=peer.server_port,
+        uri=head.path,
+        raw_path=head.raw_path,
+        args=head.query_string,
+    )
