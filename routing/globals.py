@@ -59,6 +59,8 @@ class GlobalConfig:
     proxy_next_upstream: frozenset[str] = frozenset({"error", "timeout"})
     proxy_next_upstream_tries: int = 3
     proxy_next_upstream_timeout: float = 0.0
+    upstream_max_fails: int = 3
+    upstream_fail_timeout: float = 10.0
     disable_access_log: bool = False
     http_redirect_code: int = 308
     host_wide_regex: bool = False
@@ -199,6 +201,20 @@ SETTINGS: tuple[Setting, ...] = (
         seconds,
         "seconds",
         "No new try starts this long after the first one began; 0 = no limit.",
+    ),
+    Setting(
+        "upstream-max-fails",
+        count,
+        "number",
+        "Passive health: failed tries within `upstream-fail-timeout` that take an endpoint out "
+        "of rotation for that long (never more than half of a Service's endpoints); 0 = off.",
+    ),
+    Setting(
+        "upstream-fail-timeout",
+        seconds,
+        "seconds",
+        "Passive health: the window failures are counted in, and how long an ejected endpoint "
+        "stays out.",
     ),
     Setting("disable-access-log", boolean, "bool", "Stop writing the JSON access log."),
     Setting(

@@ -21,7 +21,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Container, Sequence
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
@@ -91,16 +91,18 @@ class StickySessions:
         cookie: AffinityCookie,
         backend: BackendKey,
         endpoints: Sequence[Endpoint],
-        tried: Collection[Endpoint],
+        tried: Container[Endpoint],
+        retry: bool,
         policy: Balancing | None,
         head: RequestHead,
         client: str,
     ) -> tuple[Endpoint | None, str | None]:
-        """The endpoint for this try, and the cookie value to set (None: leave the client's)."""
+        """The endpoint for this try, skipping `tried` (with ejected endpoints), and the cookie
+        value to set (None: leave the client's). `retry`: an earlier try of the request failed."""
         if not endpoints:
             return None, None
         key = self.key(cookie, backend, head)
-        keep_session = key is not None and not (tried and cookie.change_on_failure)
+        keep_session = key is not None and not (retry and cookie.change_on_failure)
         tag = self.tag(backend)
         if cookie.mode == "balanced":
             ring = self._balancer.ring(backend, endpoints)

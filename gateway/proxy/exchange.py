@@ -45,7 +45,7 @@ from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.retries import StatusRetried, TryBudget
 from routing.canary import choose_canary
 from routing.globals import GlobalConfig
-from routing.model import CanaryBackend, Fallback
+from routing.model import CanaryBackend
 from routing.redirect import redirect_for
 from routing.rewrite import rewrite_path
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from annotations.timeouts import Timeouts
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.upstream import UpstreamConnection
-    from routing.model import Endpoint, Route, Snapshot
+    from routing.model import Endpoint, Fallback, Route, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class Exchange:
                 return status
         self.endpoints = snapshot.endpoints.get(route.backend, ())
         if route.canaries:
-            pinned = self.down.server.sessions.pinned(route, head)
+            pinned = self.down.server.chooser.sessions.pinned(route, head)
             if pinned is None:
                 canary = choose_canary(route.canaries, head, random.random)
             else:
@@ -229,38 +229,34 @@ class Exchange:
         budget = self.budget = TryBudget(own, self.config, len(self.endpoints), self.loop.time())
         tried = budget.tried
         error: UpstreamError | None = None
-        balancer = self.down.server.balancer
-        policy = target.balancing if not isinstance(target, Fallback) else None
-        sticky = target.affinity if not isinstance(target, Fallback) else None
+        chooser = self.down.server.chooser
         while budget.another_try(self.loop.time()) and not self.response_started:
-            if sticky is not None:
-                endpoint, session = self.down.server.sessions.pick(
-                    sticky, target.backend, self.endpoints, tried, policy, self.head, self.client_ip
-                )
-                if session is not None:
-                    self.set_cookie = set_cookie(
-                        sticky, session, self.route, self.head, self.down.peer
-                    )
-            else:
-                endpoint = balancer.pick(
-                    target.backend, self.endpoints, tried, policy, self.head, self.client_ip
-                )
+            endpoint, session = chooser.pick(
+                target, self.endpoints, tried, self.head, self.client_ip, self.loop.time()
+            )
             if endpoint is None:
                 break
+            if session is not None:
+                self.set_cookie = set_cookie(*session, self.route, self.head, self.down.peer)
             tried.add(endpoint)
-            balancer.started(endpoint)
-            answered = False
+            chooser.started(endpoint)
             try:
                 await self._try(endpoint)
-                answered = self._got_response_byte
-                return
             except UpstreamError as err:
                 error = err
+                chooser.failed(endpoint, self.endpoints, self.loop.time(), self.config)
                 self._note_failure(endpoint, err)
                 if not self._may_retry(err):
                     break
-            finally:
-                balancer.finished(endpoint, self.upstream_time if answered else None)
+                continue
+            except BaseException:
+                chooser.abandoned(endpoint)
+                raise
+            if self._got_response_byte:
+                chooser.answered(endpoint, self.upstream_time)
+            else:
+                chooser.abandoned(endpoint)
+            return
         if not self.response_started:
             self.respond_error(error.status if error is not None else 502)
 

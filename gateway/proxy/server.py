@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gateway.proxy.affinity import StickySessions
-from gateway.proxy.balancer import Balancer
+from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.upstream import UpstreamPool
 from gateway.snapshot import SnapshotHolder
@@ -42,8 +41,7 @@ class ProxyServer:
         self.loop = asyncio.get_running_loop()
         self.holder = holder
         self.pool = UpstreamPool(self.loop)
-        self.balancer = Balancer()
-        self.sessions = StickySessions(self.balancer)
+        self.chooser = EndpointChooser()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False
@@ -52,8 +50,7 @@ class ProxyServer:
         self._connections_changed = connections_changed
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
-        holder.on_swap(self.balancer.prune)
-        holder.on_swap(self.sessions.prune)
+        holder.on_swap(self.chooser.prune)
 
     async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Accept plain HTTP on host:port; returns the bound port (useful with port 0)."""

@@ -14,9 +14,11 @@ HOST = "retry.test"
 
 
 def document(annotations: dict[str, str], ports: list[int]) -> dict[str, Any]:
+    """Passive health is off, so that a failing pod keeps its turn and each rule shows alone."""
     return cluster(
         [ingress("app", rule(HOST, path("/", service="app")), annotations=annotations)],
         {"app": ports},
+        {"gateway-config": {"upstream-max-fails": "0"}},
     )
 
 
