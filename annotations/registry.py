@@ -14,6 +14,7 @@ from types import ModuleType
 from annotations import (
     affinity,
     balancing,
+    body,
     canary,
     headers,
     hosts,
@@ -56,6 +57,7 @@ GROUPS: tuple[Group, ...] = (
     _group("affinity", affinity),
     _group("timeouts", timeouts),
     _group("retries", retries),
+    _group("body", body),
     _group("snippets", snippets),
 )
 
@@ -96,6 +98,7 @@ class IngressAnnotations:
     affinity: affinity.Affinity | None = None
     timeouts: timeouts.Timeouts | None = None
     retries: retries.Retries | None = None
+    body: body.BodyLimits | None = None
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

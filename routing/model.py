@@ -29,6 +29,7 @@ from routing.problems import Problem
 if TYPE_CHECKING:
     from annotations.affinity import AffinityCookie
     from annotations.balancing import Balancing
+    from annotations.body import BodyLimits
     from annotations.canary import Selector
     from annotations.matching import Conditions
     from annotations.redirect import Redirects
@@ -159,6 +160,8 @@ class Route:
     """Per-Ingress upstream timeouts; None means the global settings."""
     retries: Retries | None = None
     """Per-Ingress `proxy-next-upstream*`; None means the global settings."""
+    body: BodyLimits | None = None
+    """Per-Ingress `proxy-body-size` / `client-body-buffer-size`; None: the global ones."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

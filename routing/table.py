@@ -194,6 +194,7 @@ class _TableBuilder:
             affinity=admitted.config.affinity.cookie if admitted.config.affinity else None,
             timeouts=admitted.config.timeouts,
             retries=admitted.config.retries,
+            body=admitted.config.body,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

@@ -70,6 +70,11 @@ class Exchange:
     """The tries of the current `_forward`: conditions, count and time left."""
     set_cookie = b""
     """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
+    body_limit: int | None = None
+    """The route's largest request body (0: unlimited); None until routed, while reads pause
+    once `replay_limit` bytes wait."""
+    replay_limit = REPLAY_LIMIT
+    """Request body bytes kept for a retry (`client-body-buffer-size`)."""
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -165,8 +170,7 @@ class Exchange:
         if route is None:
             return 404
         self.route = self.target = route
-        limit = self.config.proxy_body_size
-        if limit and head.content_length is not None and head.content_length > limit:
+        if self._body_too_large_for(route):
             return 413
         if route.redirects is not None:
             answer = redirect_for(
@@ -201,6 +205,17 @@ class Exchange:
             head, self.down.peer, self.config, path, route.headers
         )
         return 0
+
+    def _body_too_large_for(self, route: Route) -> bool:
+        """Apply the route's body settings; True when the body is already known too large."""
+        own = route.body
+        limit = self.config.proxy_body_size
+        if own is not None:
+            limit = own.max_size if own.max_size is not None else limit
+            self.replay_limit = own.keep if own.keep is not None else self.replay_limit
+        self.body_limit = limit
+        received = max(self.head.content_length or 0, self.body_received)
+        return bool(limit) and received > limit
 
     async def _proxy(self) -> None:
         """Forward to the route's pods, then fetch an error page if one was asked for."""
@@ -337,7 +352,7 @@ class Exchange:
     def feed_body(self, chunk: bytes) -> None:
         """A piece of the request body (de-chunked by the parser)."""
         self.body_received += len(chunk)
-        limit = self.config.proxy_body_size
+        limit = self.body_limit
         if limit and self.body_received > limit:
             self._body_too_large()
             return
@@ -354,7 +369,7 @@ class Exchange:
             return
         kept = self.kept
         if kept is not None:
-            if self.sending and self.kept_bytes + len(data) > REPLAY_LIMIT:
+            if self.sending and self.kept_bytes + len(data) > self.replay_limit:
                 self.kept = None
             else:
                 kept.append(data)
@@ -363,7 +378,7 @@ class Exchange:
             conn = self.upstream
             if conn is not None and not conn.closed:
                 conn.send(data)
-        elif self.kept_bytes > REPLAY_LIMIT:
+        elif self.kept_bytes > self.replay_limit:
             self.down.pause_reading()  # nothing takes the body yet: stop reading it
 
     def _body_too_large(self) -> None:
