@@ -22,6 +22,7 @@ from annotations import (
     redirect,
     retries,
     rewrite,
+    service,
     snippets,
     timeouts,
 )
@@ -58,6 +59,7 @@ GROUPS: tuple[Group, ...] = (
     _group("timeouts", timeouts),
     _group("retries", retries),
     _group("body", body),
+    _group("service", service),
     _group("snippets", snippets),
 )
 
@@ -99,6 +101,8 @@ class IngressAnnotations:
     timeouts: timeouts.Timeouts | None = None
     retries: retries.Retries | None = None
     body: body.BodyLimits | None = None
+    service: bool | None = None
+    """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None
     """Always None: an Ingress with a snippet is refused (`annotations.snippets`)."""
 

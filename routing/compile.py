@@ -40,6 +40,7 @@ from routing.endpoints import EndpointIndex, Resolution
 from routing.globals import GlobalConfig, parse_global_config
 from routing.match import Matcher
 from routing.model import (
+    CLUSTER_IP_SUFFIX,
     BackendKey,
     CanaryBackend,
     Endpoint,
@@ -109,8 +110,26 @@ def _resolve(
     for target in targets:
         resolution = resolutions.get(target.backend)
         if resolution is None:
-            resolution = index.resolve(target.namespace, target.service, target.port)
+            resolution = index.resolve(
+                target.namespace,
+                target.service,
+                target.port,
+                cluster_ip=target.backend.endswith(CLUSTER_IP_SUFFIX),
+            )
             resolutions[target.backend] = resolution
+        if resolution.note is not None:
+            problems.setdefault(
+                (target.namespace, target.ingress, target.backend),
+                Problem(
+                    "Ingress",
+                    target.namespace,
+                    target.ingress,
+                    target.service_field,
+                    f"{resolution.note} (service-upstream)",
+                    "warning",
+                    "NoClusterIP",
+                ),
+            )
         if resolution.missing is not None:
             if isinstance(target, Route):
                 consequence = "requests to this path get 503"

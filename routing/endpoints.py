@@ -9,7 +9,9 @@ Rules (issue #2, §7):
 * only ready endpoints; serving-and-terminating ones only when no endpoint is ready (the
   ProxyTerminatingEndpoints behaviour of kube-proxy); duplicates removed; sorted, so the same
   objects always give the same set;
-* an ExternalName Service resolves to its DNS name.
+* an ExternalName Service resolves to its DNS name;
+* with `service-upstream`, a Service resolves to its ClusterIP and port (one endpoint); one
+  without a ClusterIP (headless, ExternalName) resolves as above, with a note saying so.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Resolution:
     endpoints: tuple[Endpoint, ...]
     missing: str | None = None
     """Set when the Service or its port does not exist (the route answers 503)."""
+    note: str | None = None
+    """Set when the resolution is not what was asked for (no ClusterIP for `service-upstream`)."""
 
 
 class EndpointIndex:
@@ -49,8 +53,10 @@ class EndpointIndex:
                 )
         self.endpoints = {(e.meta.namespace, e.meta.name): e for e in endpoints}
 
-    def resolve(self, namespace: str, service_name: str, port: int | str) -> Resolution:
-        """The endpoints for the Service port an Ingress backend names."""
+    def resolve(
+        self, namespace: str, service_name: str, port: int | str, *, cluster_ip: bool = False
+    ) -> Resolution:
+        """The endpoints for the Service port an Ingress backend names (or its cluster IP)."""
         service = self.services.get((namespace, service_name))
         if service is None:
             return Resolution((), f"Service {namespace}/{service_name} does not exist")
@@ -58,6 +64,13 @@ class EndpointIndex:
         if service_port is None:
             wanted = "ports" if port == FIRST_PORT else f"port {port!r}"
             return Resolution((), f"Service {namespace}/{service_name} has no {wanted}")
+        if cluster_ip:
+            address = service.cluster_ip
+            if address and address != "None" and service.type != "ExternalName":
+                return Resolution((Endpoint(address, service_port.port),))
+            resolution = self.resolve(namespace, service_name, port)
+            note = f"Service {namespace}/{service_name} has no ClusterIP; its endpoints are used"
+            return Resolution(resolution.endpoints, resolution.missing, note)
         if service.type == "ExternalName" and service.external_name:
             target = service_port.target_port
             number = target if isinstance(target, int) else service_port.port

@@ -45,9 +45,16 @@ BackendKey = NewType("BackendKey", str)
 MatchKind = Literal["exact", "prefix", "regex"]
 
 
-def backend_key(namespace: str, service: str, port: int | str) -> BackendKey:
-    """The key routes use to refer to a Service port."""
-    return BackendKey(f"{namespace}/{service}:{port}")
+CLUSTER_IP_SUFFIX = "@cluster-ip"
+"""Ends the key of a backend reached through the Service's cluster IP (`service-upstream`)."""
+
+
+def backend_key(
+    namespace: str, service: str, port: int | str, *, cluster_ip: bool = False
+) -> BackendKey:
+    """The key routes use to refer to a Service port (through its cluster IP, when asked)."""
+    suffix = CLUSTER_IP_SUFFIX if cluster_ip else ""
+    return BackendKey(f"{namespace}/{service}:{port}{suffix}")
 
 
 @dataclass(frozen=True, slots=True)

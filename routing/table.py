@@ -180,7 +180,12 @@ class _TableBuilder:
             ingress=meta.name,
             service=backend.service,
             port=backend.port,
-            backend=backend_key(meta.namespace, backend.service, backend.port),
+            backend=backend_key(
+                meta.namespace,
+                backend.service,
+                backend.port,
+                cluster_ip=bool(admitted.config.service),
+            ),
             rule=rule,
             index=index,
             rewrite=rewrite,
