@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from annotations._validators import Validator
 from annotations.errors import AnnotationError
+
+T = TypeVar("T")
 
 NGINX_PREFIX = "nginx.ingress.kubernetes.io/"
 MSE_PREFIX = "mse.ingress.kubernetes.io/"
@@ -63,6 +65,20 @@ def value_of(annotations: Mapping[str, str], field: Field) -> object:
         return field.validator(raw)
     except ValueError as err:
         raise AnnotationError(key, str(err)) from None
+
+
+def typed_value(annotations: Mapping[str, str], field: Field, kind: type[T]) -> T:
+    """`value_of` for a field whose validator (and default) give a `kind`."""
+    value = value_of(annotations, field)
+    assert isinstance(value, kind), (field.name, value)
+    return value
+
+
+def optional_value(annotations: Mapping[str, str], field: Field, kind: type[T]) -> T | None:
+    """`value_of` for a field whose default is None and whose validator gives a `kind`."""
+    value = value_of(annotations, field)
+    assert value is None or isinstance(value, kind), (field.name, value)
+    return value
 
 
 def is_set(annotations: Mapping[str, str], *fields: Field) -> bool:

@@ -21,13 +21,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
-from annotations._fields import NGINX_PREFIX, Field, find, is_set, value_of
+from annotations._fields import (
+    NGINX_PREFIX,
+    Field,
+    find,
+    is_set,
+    optional_value,
+    typed_value,
+    value_of,
+)
 from annotations._validators import boolean, count, text
 from annotations.errors import AnnotationError
 
-T = TypeVar("T")
 MODES = ("balanced", "persistent")
 CANARY_BEHAVIORS = ("sticky", "legacy")
 SAMESITE = {"none": "None", "lax": "Lax", "strict": "Strict"}
@@ -229,41 +235,23 @@ def parse(annotations: Mapping[str, str]) -> Affinity | None:
     """The affinity settings, or None when no key of this group is set."""
     if not is_set(annotations, *FIELDS):
         return None
-    behavior = _text(annotations, CANARY_BEHAVIOR)
+    behavior = typed_value(annotations, CANARY_BEHAVIOR, str)
     value_of(annotations, AFFINITY)  # validates: `cookie` is the only kind
     if not _turned_on(annotations):
         return Affinity(None, behavior)
     cookie = AffinityCookie(
-        mode=_text(annotations, MODE),
-        name=_text(annotations, COOKIE_NAME),
-        path=_optional(annotations, COOKIE_PATH, str),
-        domain=_optional(annotations, COOKIE_DOMAIN, str),
-        max_age=_optional(annotations, COOKIE_MAX_AGE, int),
-        expires=_optional(annotations, COOKIE_EXPIRES, int),
-        samesite=_optional(annotations, COOKIE_SAMESITE, str),
-        conditional_samesite_none=_flag(annotations, CONDITIONAL_SAMESITE_NONE),
-        secure=_flag(annotations, COOKIE_SECURE),
-        change_on_failure=_flag(annotations, CHANGE_ON_FAILURE),
+        mode=typed_value(annotations, MODE, str),
+        name=typed_value(annotations, COOKIE_NAME, str),
+        path=optional_value(annotations, COOKIE_PATH, str),
+        domain=optional_value(annotations, COOKIE_DOMAIN, str),
+        max_age=optional_value(annotations, COOKIE_MAX_AGE, int),
+        expires=optional_value(annotations, COOKIE_EXPIRES, int),
+        samesite=optional_value(annotations, COOKIE_SAMESITE, str),
+        conditional_samesite_none=typed_value(annotations, CONDITIONAL_SAMESITE_NONE, bool),
+        secure=typed_value(annotations, COOKIE_SECURE, bool),
+        change_on_failure=typed_value(annotations, CHANGE_ON_FAILURE, bool),
     )
     return Affinity(cookie, behavior)
-
-
-def _text(annotations: Mapping[str, str], field: Field) -> str:
-    value = value_of(annotations, field)
-    assert isinstance(value, str)
-    return value
-
-
-def _flag(annotations: Mapping[str, str], field: Field) -> bool:
-    value = value_of(annotations, field)
-    assert isinstance(value, bool)
-    return value
-
-
-def _optional(annotations: Mapping[str, str], field: Field, kind: type[T]) -> T | None:
-    value = value_of(annotations, field)
-    assert value is None or isinstance(value, kind)
-    return value
 
 
 def warnings(annotations: Mapping[str, str]) -> list[AnnotationError]:

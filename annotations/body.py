@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from annotations._fields import Field, find, is_set, value_of
+from annotations._fields import Field, find, is_set, optional_value, value_of
 from annotations._validators import size
 from annotations.errors import AnnotationError
 
@@ -85,11 +85,9 @@ def parse(annotations: Mapping[str, str]) -> BodyLimits | None:
         value_of(annotations, switch)  # validates
     if not is_set(annotations, BODY_SIZE, BUFFER_SIZE):
         return None
-    max_size = value_of(annotations, BODY_SIZE)
-    keep = value_of(annotations, BUFFER_SIZE)
-    assert max_size is None or isinstance(max_size, int)
-    assert keep is None or isinstance(keep, int)
-    return BodyLimits(max_size, keep)
+    return BodyLimits(
+        optional_value(annotations, BODY_SIZE, int), optional_value(annotations, BUFFER_SIZE, int)
+    )
 
 
 def warnings(annotations: Mapping[str, str]) -> list[AnnotationError]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from annotations._fields import Field, is_set, value_of
+from annotations._fields import Field, is_set, optional_value
 from annotations._validators import count, seconds
 
 STATUS_CONDITIONS = frozenset({500, 502, 503, 504, 403, 404, 429})
@@ -74,10 +74,8 @@ def parse(annotations: Mapping[str, str]) -> Retries | None:
     """The retry settings, or None when no key of this group is set."""
     if not is_set(annotations, *FIELDS):
         return None
-    found = value_of(annotations, NEXT_UPSTREAM)
-    tries = value_of(annotations, TRIES)
-    timeout = value_of(annotations, TIMEOUT)
-    assert found is None or isinstance(found, frozenset)
-    assert tries is None or isinstance(tries, int)
-    assert timeout is None or isinstance(timeout, float)
-    return Retries(found, tries, timeout)
+    return Retries(
+        optional_value(annotations, NEXT_UPSTREAM, frozenset),
+        optional_value(annotations, TRIES, int),
+        optional_value(annotations, TIMEOUT, float),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from annotations._fields import Field, is_set, value_of
+from annotations._fields import Field, is_set, typed_value
 from annotations._validators import boolean
 
 SERVICE_UPSTREAM = Field(
@@ -30,6 +30,4 @@ def parse(annotations: Mapping[str, str]) -> bool | None:
     """True when the Ingress asks for its Services' cluster IPs, None when the key is unset."""
     if not is_set(annotations, SERVICE_UPSTREAM):
         return None
-    value = value_of(annotations, SERVICE_UPSTREAM)
-    assert isinstance(value, bool)
-    return value
+    return typed_value(annotations, SERVICE_UPSTREAM, bool)

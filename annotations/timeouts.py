@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from annotations._fields import Field, is_set, value_of
+from annotations._fields import Field, is_set, optional_value, typed_value
 from annotations._validators import seconds
 
 
@@ -72,13 +72,9 @@ def parse(annotations: Mapping[str, str]) -> Timeouts | None:
     """The timeouts, or None when no key of this group is set."""
     if not is_set(annotations, *FIELDS):
         return None
-    connect, send, read = (_optional(annotations, f) for f in (CONNECT, SEND, READ))
-    total = value_of(annotations, TOTAL)
-    assert isinstance(total, float)
-    return Timeouts(connect, send, read, total)
-
-
-def _optional(annotations: Mapping[str, str], field: Field) -> float | None:
-    value = value_of(annotations, field)
-    assert value is None or isinstance(value, float)
-    return value
+    return Timeouts(
+        optional_value(annotations, CONNECT, float),
+        optional_value(annotations, SEND, float),
+        optional_value(annotations, READ, float),
+        typed_value(annotations, TOTAL, float),
+    )

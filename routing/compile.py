@@ -118,18 +118,7 @@ def _resolve(
             )
             resolutions[target.backend] = resolution
         if resolution.note is not None:
-            problems.setdefault(
-                (target.namespace, target.ingress, target.backend),
-                Problem(
-                    "Ingress",
-                    target.namespace,
-                    target.ingress,
-                    target.service_field,
-                    f"{resolution.note} (service-upstream)",
-                    "warning",
-                    "NoClusterIP",
-                ),
-            )
+            _warn_once(problems, target, f"{resolution.note} (service-upstream)", "NoClusterIP")
         if resolution.missing is not None:
             if isinstance(target, Route):
                 consequence = "requests to this path get 503"
@@ -137,20 +126,31 @@ def _resolve(
                 consequence = "the default backend is not used"
             else:
                 consequence = "requests chosen for this canary go to the primary Service"
-            problems.setdefault(
-                (target.namespace, target.ingress, target.backend),
-                Problem(
-                    "Ingress",
-                    target.namespace,
-                    target.ingress,
-                    target.service_field,
-                    f"{resolution.missing}; {consequence}",
-                    "warning",
-                    "MissingService",
-                ),
-            )
+            reason = f"{resolution.missing}; {consequence}"
+            _warn_once(problems, target, reason, "MissingService")
     endpoints = {key: r.endpoints for key, r in resolutions.items()}
     return endpoints, list(problems.values())
+
+
+def _warn_once(
+    problems: dict[tuple[str, str, BackendKey], Problem],
+    target: Route | CanaryBackend | Fallback,
+    reason: str,
+    code: str,
+) -> None:
+    """One warning per Ingress and backend, on the field that names the Service."""
+    problems.setdefault(
+        (target.namespace, target.ingress, target.backend),
+        Problem(
+            "Ingress",
+            target.namespace,
+            target.ingress,
+            target.service_field,
+            reason,
+            "warning",
+            code,
+        ),
+    )
 
 
 def compile_snapshot(
