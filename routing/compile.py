@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 
 from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
-from routing.digest import endpoints_digest, problems_digest, routes_digest, snapshot_digest
+from routing.digest import (
+    config_digest,
+    endpoints_digest,
+    problems_digest,
+    routes_digest,
+    snapshot_digest,
+)
 from routing.endpoints import EndpointIndex, Resolution
 from routing.globals import GlobalConfig, parse_global_config
 from routing.match import Matcher
@@ -184,7 +190,7 @@ def compile_snapshot(
         )
     )
     digest = snapshot_digest(
-        table.digest, endpoints_digest(endpoints), problems_digest(problems), repr(config)
+        table.digest, endpoints_digest(endpoints), problems_digest(problems), config_digest(config)
     )
     return Snapshot(table, matcher, endpoints, config, problems, digest, inputs)
 

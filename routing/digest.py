@@ -14,6 +14,7 @@ import operator
 import re
 from collections.abc import Iterable, Mapping
 
+from routing.globals import GlobalConfig
 from routing.model import BackendKey, Endpoint, Route
 from routing.problems import Problem
 
@@ -68,6 +69,11 @@ def endpoints_digest(endpoints: Mapping[BackendKey, tuple[Endpoint, ...]]) -> st
 def problems_digest(problems: Iterable[Problem]) -> str:
     """Digest of the problem list, so a newly refused version (routes unchanged) still swaps."""
     return _hash([p.line() for p in problems])
+
+
+def config_digest(config: GlobalConfig) -> str:
+    """Digest of the global settings (some are sets, so not their `repr`)."""
+    return _hash(_canonical(config))
 
 
 def snapshot_digest(*parts: str) -> str:

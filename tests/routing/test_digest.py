@@ -6,7 +6,7 @@ import random
 
 from gateway.control.store import Store
 from routing.compile import compile_snapshot
-from tests.objects import endpoint_slice, ingress, load, path, rule, service
+from tests.objects import compile_objects, endpoint_slice, ingress, load, path, rule, service
 
 READY = {"ready": True}
 
@@ -96,6 +96,10 @@ ANNOTATED = {
     "nginx.ingress.kubernetes.io/load-balance": "ewma",
     "nginx.ingress.kubernetes.io/proxy-read-timeout": "5",
     "higress.io/ignore-path-case": "true",
+    "nginx.ingress.kubernetes.io/affinity": "cookie",
+    "nginx.ingress.kubernetes.io/proxy-next-upstream": "error",
+    "nginx.ingress.kubernetes.io/proxy-body-size": "1k",
+    "nginx.ingress.kubernetes.io/service-upstream": "false",
 }
 CHANGED = {
     "nginx.ingress.kubernetes.io/rewrite-target": "/y",
@@ -107,6 +111,10 @@ CHANGED = {
     "nginx.ingress.kubernetes.io/load-balance": "random",
     "nginx.ingress.kubernetes.io/proxy-read-timeout": "6",
     "higress.io/ignore-path-case": "false",
+    "nginx.ingress.kubernetes.io/affinity-mode": "persistent",
+    "nginx.ingress.kubernetes.io/proxy-next-upstream": "error http_503",
+    "nginx.ingress.kubernetes.io/proxy-body-size": "2k",
+    "nginx.ingress.kubernetes.io/service-upstream": "true",
 }
 
 
@@ -116,6 +124,22 @@ def _table_digest(annotations: dict[str, str]) -> str:
     return compile_snapshot(store.state()).table.digest
 
 
+def _snapshot_digest() -> str:
+    """A snapshot whose global settings hold a set (`proxy-next-upstream`)."""
+    snapshot = compile_objects(
+        [
+            ingress("a", rule("a.test", path("/p"))),
+            {
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg", "namespace": "default"},
+                "data": {"proxy-next-upstream": "error timeout http_502 http_503 http_504"},
+            },
+        ],
+        configmap=("default", "cfg"),
+    )
+    return snapshot.digest
+
+
 def test_every_annotated_route_field_is_in_the_digest() -> None:
     reference = _table_digest(ANNOTATED)
     for key, value in CHANGED.items():
@@ -123,14 +147,16 @@ def test_every_annotated_route_field_is_in_the_digest() -> None:
 
 
 def test_route_digest_is_the_same_in_every_process() -> None:
-    """Sets of header names (hash-ordered, and the order varies by process) are sorted."""
+    """Sets (of header names, of retry conditions in the global settings) are hash-ordered,
+    and the order varies by process: the digests sort them."""
     import subprocess
     import sys
 
     code = (
         "from tests.routing.test_digest import _table_digest;"
         "print(_table_digest({'mse.ingress.kubernetes.io/request-header-control-remove':"
-        " 'a,b,c,d,e,f,g,h'}))"
+        " 'a,b,c,d,e,f,g,h'}));"
+        "from tests.routing.test_digest import _snapshot_digest; print(_snapshot_digest())"
     )
     digests = {
         subprocess.run(
