@@ -75,21 +75,27 @@ class EndpointChooser:
         """A try on `endpoint` begins."""
         self.balancer.started(endpoint)
 
-    def answered(self, endpoint: Endpoint, seconds: float) -> None:
-        """The try got its response head after `seconds`."""
+    def finished(self, endpoint: Endpoint, seconds: float | None) -> None:
+        """The try ended without failing: the response head came after `seconds`, or (None)
+        it ended with nothing to learn from (the client went away, a 413 while connecting)."""
         self.balancer.finished(endpoint, seconds)
-        self.health.succeeded(endpoint)
+        if seconds is not None:
+            self.health.succeeded(endpoint)
 
     def failed(
-        self, endpoint: Endpoint, endpoints: Sequence[Endpoint], now: float, config: GlobalConfig
+        self,
+        endpoint: Endpoint,
+        endpoints: Sequence[Endpoint],
+        now: float,
+        config: GlobalConfig,
+        *,
+        unhealthy: bool = True,
     ) -> None:
-        """The try failed (`endpoints`: the backend's, for the ejection cap)."""
+        """The try failed (`endpoints`: the backend's, for the ejection cap); `unhealthy`:
+        whether the failure counts against the pod."""
         self.balancer.finished(endpoint, None)
-        self.health.failed(endpoint, endpoints, now, config)
-
-    def abandoned(self, endpoint: Endpoint) -> None:
-        """The try ended without an outcome to learn from (the client went away, a 413)."""
-        self.balancer.finished(endpoint, None)
+        if unhealthy:
+            self.health.failed(endpoint, endpoints, now, config)
 
     def prune(self, snapshot: Snapshot) -> None:
         """Forget backends and endpoints the new snapshot no longer has."""

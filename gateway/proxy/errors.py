@@ -13,6 +13,8 @@ class UpstreamError(Exception):
     status = 502
     condition = "error"
     """The `proxy-next-upstream` condition this failure falls under."""
+    unhealthy = True
+    """Whether it counts against the pod for passive health."""
 
 
 class ConnectFailed(UpstreamError):

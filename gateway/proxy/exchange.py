@@ -259,18 +259,17 @@ class Exchange:
                 await self._try(endpoint)
             except UpstreamError as err:
                 error = err
-                chooser.failed(endpoint, self.endpoints, self.loop.time(), self.config)
+                chooser.failed(
+                    endpoint, self.endpoints, self.loop.time(), self.config, unhealthy=err.unhealthy
+                )
                 self._note_failure(endpoint, err)
                 if not self._may_retry(err):
                     break
                 continue
             except BaseException:
-                chooser.abandoned(endpoint)
+                chooser.finished(endpoint, None)
                 raise
-            if self._got_response_byte:
-                chooser.answered(endpoint, self.upstream_time)
-            else:
-                chooser.abandoned(endpoint)
+            chooser.finished(endpoint, self.upstream_time if self._got_response_byte else None)
             return
         if not self.response_started:
             self.respond_error(error.status if error is not None else 502)

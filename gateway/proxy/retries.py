@@ -30,12 +30,14 @@ if TYPE_CHECKING:
 
 class StatusRetried(UpstreamError):
     """The pod answered with a status listed as `http_<status>`, and another try is allowed:
-    the answer is dropped unread, as nginx does."""
+    the answer is dropped unread, as nginx does. As in nginx, a 403 or 404 is not held against
+    the pod (passive health)."""
 
     def __init__(self, status: int) -> None:
         super().__init__(f"the pod answered {status}")
         self.status = status
         self.condition = f"http_{status}"
+        self.unhealthy = status not in (403, 404)
 
 
 class TryBudget:

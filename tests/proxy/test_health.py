@@ -10,7 +10,7 @@ from gateway.proxy.health import PassiveHealth
 from routing.globals import GlobalConfig
 from routing.model import Endpoint
 from tests.objects import ingress, path, rule
-from tests.proxy.harness import Recorded, cluster, exchange, get
+from tests.proxy.harness import Recorded, cluster, exchange, get, response
 
 HOST = "health.test"
 
@@ -89,3 +89,25 @@ def test_failures_count_within_the_window_and_success_clears_them() -> None:
     health.failed(pods[0], pods, 22.0, config)
     assert pods[0] in health.skip(pods, set(), 22.0)
     assert pods[0] not in health.skip(pods, set(), 32.5)  # back after fail_timeout
+
+
+async def test_a_retried_404_is_not_held_against_the_pod(upstreams, gateway) -> None:
+    async def not_found(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        writer.write(response(404, b"not here"))
+
+    lost = await upstreams(not_found)
+    good = [await upstreams(), await upstreams()]
+    doc = cluster(
+        [
+            ingress(
+                "app",
+                rule(HOST, path("/", service="app")),
+                annotations={"nginx.ingress.kubernetes.io/proxy-next-upstream": "http_404"},
+            )
+        ],
+        {"app": [lost.port, *(u.port for u in good)]},
+        {"gateway-config": {"upstream-max-fails": "1"}},
+    )
+    gw = await gateway(doc)
+    assert await send(gw, 9) == [200] * 9
+    assert len(lost.requests) >= 3  # never ejected: it keeps its turn
