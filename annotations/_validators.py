@@ -27,6 +27,18 @@ def boolean(raw: str) -> bool:
     raise ValueError(f'{raw!r} is not a boolean (use "true" or "false")')
 
 
+def one_of(*options: str) -> Callable[[str], str]:
+    """A validator for a keyword among `options` (exact, surrounding blanks dropped)."""
+
+    def validate(raw: str) -> str:
+        value = raw.strip()
+        if value not in options:
+            raise ValueError(f"{raw!r} is not one of {', '.join(options)}")
+        return value
+
+    return validate
+
+
 def text(raw: str) -> str:
     """Any non-empty text without control characters; surrounding blanks are dropped."""
     value = raw.strip()

@@ -19,7 +19,7 @@ and each request is shaped by the canary rules again.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import (
@@ -31,7 +31,7 @@ from annotations._fields import (
     typed_value,
     value_of,
 )
-from annotations._validators import boolean, count, text
+from annotations._validators import boolean, count, one_of, text
 from annotations.errors import AnnotationError
 
 MODES = ("balanced", "persistent")
@@ -47,16 +47,6 @@ def _cookie_kind(raw: str) -> str:
     if value != "cookie":
         raise ValueError(f'{raw!r} is not supported (the only affinity is "cookie")')
     return value
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
-    def validate(raw: str) -> str:
-        value = raw.strip()
-        if value not in options:
-            raise ValueError(f"{raw!r} is not one of {', '.join(options)}")
-        return value
-
-    return validate
 
 
 def _cookie_name(raw: str) -> str:
@@ -97,7 +87,7 @@ AFFINITY = Field(
 )
 MODE = Field(
     "affinity-mode",
-    _choice(MODES),
+    one_of(*MODES),
     default="balanced",
     value_format="`balanced` or `persistent`",
     doc="`balanced`: when pods are added, about 1/n of sessions move to them; `persistent`: "
@@ -105,7 +95,7 @@ MODE = Field(
 )
 CANARY_BEHAVIOR = Field(
     "affinity-canary-behavior",
-    _choice(CANARY_BEHAVIORS),
+    one_of(*CANARY_BEHAVIORS),
     default="sticky",
     value_format="`sticky` or `legacy`",
     doc="On a canary Ingress: `sticky` gives the canary the primary's affinity cookie, so a "

@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from annotations._fields import Field, find, is_set, value_of
-from annotations._validators import boolean, count, seconds, text
+from annotations._fields import Field, find, is_set, optional_value, typed_value
+from annotations._validators import boolean, count, one_of, seconds, text
 from annotations.errors import AnnotationError
 
 ALGORITHMS = ("round_robin", "least_conn", "ewma", "random")
@@ -30,13 +30,6 @@ _PREFIXED = ("http_", "arg_", "cookie_")
 Part = str | tuple[str, str]
 """A literal piece of a hash key, or a variable as (kind, name): kind is one of `_PLAIN`, or
 `http`, `arg`, `cookie` with the header, parameter or cookie name."""
-
-
-def _algorithm(raw: str) -> str:
-    value = raw.strip()
-    if value not in ALGORITHMS:
-        raise ValueError(f"{raw!r} is not one of {', '.join(ALGORITHMS)}")
-    return value
 
 
 def _variable(name: str) -> tuple[str, str]:
@@ -70,7 +63,7 @@ def hash_template(raw: str) -> tuple[Part, ...]:
 
 LOAD_BALANCE = Field(
     "load-balance",
-    _algorithm,
+    one_of(*ALGORITHMS),
     default="round_robin",
     value_format="`round_robin`, `least_conn`, `ewma` or `random`",
     doc="How this Ingress's routes pick an endpoint. Load (requests in flight, latency) is "
@@ -145,15 +138,15 @@ def parse(annotations: Mapping[str, str]) -> Balancing | None:
     """The balancing settings, or None when neither key is set (round robin)."""
     if not is_set(annotations, *FIELDS):
         return None
-    algorithm = value_of(annotations, LOAD_BALANCE)
-    hash_by = value_of(annotations, UPSTREAM_HASH_BY)
-    subset = value_of(annotations, HASH_BY_SUBSET)
-    size = value_of(annotations, HASH_BY_SUBSET_SIZE)
-    warmup = value_of(annotations, WARMUP)
-    assert isinstance(algorithm, str) and isinstance(subset, bool) and isinstance(size, int)
-    assert hash_by is None or isinstance(hash_by, tuple)
-    assert isinstance(warmup, float)
-    return Balancing(algorithm, hash_by, size if subset and hash_by is not None else 0, warmup)
+    hash_by = optional_value(annotations, UPSTREAM_HASH_BY, tuple)
+    size = typed_value(annotations, HASH_BY_SUBSET_SIZE, int)  # validated even when unused
+    subset = typed_value(annotations, HASH_BY_SUBSET, bool) and hash_by is not None
+    return Balancing(
+        typed_value(annotations, LOAD_BALANCE, str),
+        hash_by,
+        size if subset else 0,
+        typed_value(annotations, WARMUP, float),
+    )
 
 
 def warnings(annotations: Mapping[str, str]) -> list[AnnotationError]:

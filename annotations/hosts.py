@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from annotations._fields import Field, is_set, value_of
+from annotations._fields import Field, is_set, optional_value
 from annotations._validators import text
 
 # RFC 1123 labels, optionally a leading `*.` wildcard label (MSE: exact and wildcard aliases).
@@ -101,10 +101,8 @@ def parse(annotations: Mapping[str, str]) -> HostsAndFallbacks | None:
     """The settings, or None when no key of this group is set."""
     if not is_set(annotations, *FIELDS):
         return None
-    aliases = value_of(annotations, SERVER_ALIAS)
-    backend = value_of(annotations, DEFAULT_BACKEND)
-    codes = value_of(annotations, CUSTOM_HTTP_ERRORS)
-    assert aliases is None or isinstance(aliases, tuple)
-    assert backend is None or isinstance(backend, tuple)
-    assert codes is None or isinstance(codes, frozenset)
-    return HostsAndFallbacks(aliases or (), backend, codes or frozenset())
+    return HostsAndFallbacks(
+        optional_value(annotations, SERVER_ALIAS, tuple) or (),
+        optional_value(annotations, DEFAULT_BACKEND, tuple),
+        optional_value(annotations, CUSTOM_HTTP_ERRORS, frozenset) or frozenset(),
+    )

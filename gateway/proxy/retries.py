@@ -17,6 +17,7 @@ always hold:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from gateway.proxy.errors import ConnectFailed, UpstreamError
@@ -40,6 +41,13 @@ class StatusRetried(UpstreamError):
         self.unhealthy = status not in (403, 404)
 
 
+@lru_cache(maxsize=64)
+def _statuses(conditions: frozenset[str]) -> frozenset[int]:
+    """The `http_<status>` conditions as numbers; derived once per set of conditions, not per
+    request (a handful of distinct sets exist: the ConfigMap's and the annotations')."""
+    return frozenset(int(c[5:]) for c in conditions if c.startswith("http_"))
+
+
 class TryBudget:
     """The tries of one request to one target, and whether a failure may use another."""
 
@@ -56,7 +64,7 @@ class TryBudget:
             tries = own.tries if own.tries is not None else tries
             timeout = own.timeout if own.timeout is not None else timeout
         self.conditions = conditions
-        self.statuses = frozenset(int(c[5:]) for c in conditions if c.startswith("http_"))
+        self.statuses = _statuses(conditions)
         """The `http_<status>` conditions, as numbers."""
         self.tries = min(tries, endpoints) if tries else endpoints
         self.deadline = now + timeout if timeout else math.inf

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.proxy.affinity import samesite_none_compatible
-from tests.objects import ingress, path, rule
+from tests.objects import compile_objects, ingress, path, rule
 from tests.proxy.harness import Response, cluster, exchange, get
 
 N = "nginx.ingress.kubernetes.io/"
@@ -201,3 +201,26 @@ async def test_a_client_sent_to_the_canary_stays_there(upstreams, gateway) -> No
 )
 def test_samesite_none_compatibility(user_agent: str, compatible: bool) -> None:
     assert samesite_none_compatible(user_agent) is compatible
+
+
+def test_the_cookie_path_is_the_route_path_and_slash_for_regex_routes() -> None:
+    from annotations.affinity import AffinityCookie
+    from gateway.proxy.affinity import set_cookie
+    from gateway.proxy.request import Peer
+    from tests.objects import RequestStub
+
+    snapshot = compile_objects(
+        [
+            ingress("plain", rule("a.test", path("/shop", service="app"))),
+            ingress(
+                "regex",
+                rule("b.test", path("/api/v[0-9]+", "ImplementationSpecific", service="app")),
+                annotations={N + "use-regex": "true"},
+            ),
+        ]
+    )
+    paths = {}
+    for route in snapshot.table.routes:
+        line = set_cookie(AffinityCookie(), "k|t", route, RequestStub(), Peer("1.2.3.4", 1, 80))
+        paths[route.host] = line.decode().split("; ")[1]
+    assert paths == {"a.test": "Path=/shop", "b.test": "Path=/"}

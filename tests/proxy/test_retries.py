@@ -121,3 +121,21 @@ async def test_nothing_is_retried_once_the_client_has_a_byte(upstreams, gateway)
     [resp] = await exchange(gw.port, get(HOST))
     assert (resp.status, resp.body, resp.complete) == (200, b"part", False)
     assert sum(len(u.requests) for u in ups) == 1
+
+
+def test_route_settings_override_the_configmap_one_by_one() -> None:
+    from annotations.retries import Retries
+    from gateway.proxy.retries import TryBudget
+    from routing.globals import GlobalConfig
+
+    config = GlobalConfig(proxy_next_upstream_tries=5, proxy_next_upstream_timeout=2.0)
+    budget = TryBudget(None, config, endpoints=10, now=100.0)
+    assert (budget.tries, budget.deadline, budget.conditions) == (
+        5,
+        102.0,
+        config.proxy_next_upstream,
+    )
+    own = Retries(conditions=frozenset({"http_502", "http_429"}), tries=0)
+    budget = TryBudget(own, config, endpoints=4, now=100.0)
+    assert (budget.tries, budget.deadline, budget.statuses) == (4, 102.0, frozenset({502, 429}))
+    assert budget.another_try(101.9) and not budget.another_try(102.0)
