@@ -219,7 +219,7 @@ class Metrics:
         duration.observe(_TIME_BUCKETS, exchange.loop.time() - exchange.started)
         if exchange.upstream_time:
             upstream.observe(_TIME_BUCKETS, exchange.upstream_time)
-        request_size.observe(_SIZE_BUCKETS, exchange.body_received)
+        request_size.observe(_SIZE_BUCKETS, exchange.body.received)
         response_size.observe(_SIZE_BUCKETS, exchange.bytes_sent)
 
     def early_error(self, status: int) -> None:

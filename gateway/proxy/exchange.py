@@ -10,8 +10,7 @@ again. `run` routes the request, then tries endpoints:
   body bytes received so far, and waits for the response head;
 * a failure before the response head, or a status listed as `http_<status>`, moves to the
   next endpoint under nginx's `proxy_next_upstream` rules (`gateway.proxy.retries`); a replay
-  needs the body sent so far, which is held up to `REPLAY_LIMIT` bytes (beyond that it has been
-  streamed away);
+  needs the body sent so far, which `gateway.proxy.request_body` keeps while it is small;
 * a reused pooled connection that fails before any response byte is retried once on a fresh
   connection to the same pod, without counting a try (the pod had closed it while idle).
 
@@ -40,6 +39,7 @@ from gateway.proxy.errors import (
     UpstreamTimeout,
 )
 from gateway.proxy.request import RequestHead, error_page_head, request_line, upstream_head
+from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.retries import StatusRetried, TryBudget
@@ -57,9 +57,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REPLAY_LIMIT = 64 * 1024
-"""Request body bytes kept for a retry; also the most buffered before reads pause."""
-
 _DEFAULT_CONFIG = GlobalConfig()
 
 
@@ -70,11 +67,6 @@ class Exchange:
     """The tries of the current `_forward`: conditions, count and time left."""
     set_cookie = b""
     """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
-    body_limit: int | None = None
-    """The route's largest request body (0: unlimited); None until routed, while reads pause
-    once `replay_limit` bytes wait."""
-    replay_limit = REPLAY_LIMIT
-    """Request body bytes kept for a retry (`client-body-buffer-size`)."""
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -100,14 +92,9 @@ class Exchange:
         """The route's own timeouts, over the global ones."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
-        # request body
-        self.request_complete = not head.has_body
-        self.body_received = 0
-        self.kept: list[bytes] | None = []
-        self.kept_bytes = 0
-        self.discard_body = False
-        """Set when the request body must go nowhere (the error page request has none)."""
+        self.body = RequestBody(head.has_body)
         self.sending = False
+        """True while a try's connection takes the request body as it arrives."""
         self.continue_sent = False
         self._upstream_head = b""
         # upstream try
@@ -170,7 +157,7 @@ class Exchange:
         if route is None:
             return 404
         self.route = self.target = route
-        if self._body_too_large_for(route):
+        if self.body.apply_limits(route.body, self.config, head.content_length):
             return 413
         if route.redirects is not None:
             answer = redirect_for(
@@ -205,17 +192,6 @@ class Exchange:
             head, self.down.peer, self.config, path, route.headers
         )
         return 0
-
-    def _body_too_large_for(self, route: Route) -> bool:
-        """Apply the route's body settings; True when the body is already known too large."""
-        own = route.body
-        limit = self.config.proxy_body_size
-        if own is not None:
-            limit = own.max_size if own.max_size is not None else limit
-            self.replay_limit = own.keep if own.keep is not None else self.replay_limit
-        self.body_limit = limit
-        received = max(self.head.content_length or 0, self.body_received)
-        return bool(limit) and received > limit
 
     async def _proxy(self) -> None:
         """Forward to the route's pods, then fetch an error page if one was asked for."""
@@ -289,13 +265,14 @@ class Exchange:
             answered.service, answered.port,
         )  # fmt: skip
         self.target, self.endpoints = fallback, endpoints
-        self.kept, self.kept_bytes, self.continue_sent = [], 0, True
+        self.body.forget()
+        self.continue_sent = True
         await self._forward()
 
     def _may_retry(self, err: UpstreamError) -> bool:
         budget = self.budget
         assert budget is not None
-        return budget.may_retry(err, self.head.method, self.kept is not None, self.loop.time())
+        return budget.may_retry(err, self.head.method, self.body.replayable, self.loop.time())
 
     def _note_failure(self, endpoint: Endpoint, err: UpstreamError) -> None:
         logger.warning("request %s to %s failed: %s", self.head.request_id, endpoint.hostport, err)
@@ -315,7 +292,7 @@ class Exchange:
                 await self._exchange_on(conn, endpoint)
                 return
             except UpstreamError:
-                if self._got_response_byte or self.kept is None:
+                if self._got_response_byte or not self.body.replayable:
                     raise
                 # The pod closed the idle connection as we reused it: once more, fresh.
         conn = await pool.connect(endpoint, self._connect_timeout())
@@ -333,9 +310,9 @@ class Exchange:
         self.upstream_started = now
         self._got_response_byte = False
         self._waiter = self.loop.create_future()
-        conn.send(self._upstream_head + b"".join(self.kept or ()))
+        conn.send(self._upstream_head + self.body.replay())
         self.sending = True
-        if not self.request_complete:
+        if not self.body.complete:
             if self.head.expect_continue and not self.continue_sent:
                 self.continue_sent = True
                 self.down.write(CONTINUE)
@@ -350,38 +327,29 @@ class Exchange:
     # --- request body, from the downstream protocol -----------------------------------------
     def feed_body(self, chunk: bytes) -> None:
         """A piece of the request body (de-chunked by the parser)."""
-        self.body_received += len(chunk)
-        limit = self.body_limit
-        if limit and self.body_received > limit:
+        if self.body.arrived(len(chunk)):
             self._body_too_large()
             return
         self._send_body(b"%x\r\n%b\r\n" % (len(chunk), chunk) if self.head.chunked else chunk)
 
     def body_complete(self) -> None:
         """The request body (if any) has been received completely."""
-        self.request_complete = True
+        self.body.complete = True
         if self.head.chunked and not self.finished:
             self._send_body(b"0\r\n\r\n")
 
     def _send_body(self, data: bytes) -> None:
-        if self.discard_body:
+        if self.body.discard:
             return
-        kept = self.kept
-        if kept is not None:
-            if self.sending and self.kept_bytes + len(data) > self.replay_limit:
-                self.kept = None
-            else:
-                kept.append(data)
-                self.kept_bytes += len(data)
-        if self.sending:
+        if self.body.keep(data, self.sending):
+            self.down.pause_reading()  # nothing takes the body yet: stop reading it
+        elif self.sending:
             conn = self.upstream
             if conn is not None and not conn.closed:
                 conn.send(data)
-        elif self.kept_bytes > self.replay_limit:
-            self.down.pause_reading()  # nothing takes the body yet: stop reading it
 
     def _body_too_large(self) -> None:
-        self.request_complete = True
+        self.body.complete = True
         self.close_after = True
         if self.response_started:
             return
@@ -430,8 +398,8 @@ class Exchange:
         self.error_codes = frozenset()
         self.intercepted = status
         self.upstream_status = _join(self.upstream_status, str(status))
-        self.discard_body = True
-        if not self.request_complete:
+        self.body.discard = True
+        if not self.body.complete:
             self.close_after = True  # the rest of the body is read nowhere
         self._drop_upstream()
         if self._waiter is not None and not self._waiter.done():
@@ -445,7 +413,7 @@ class Exchange:
             status, reason, headers, self.head, policy
         )
         head += self.set_cookie
-        if ends_by_close or not self.request_complete:
+        if ends_by_close or not self.body.complete:
             self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
         if not self.down.keeps_alive(self):
             self.close_after = True
@@ -468,7 +436,7 @@ class Exchange:
         """The pod's response ended as its framing said."""
         if not self.response_started:
             return
-        self._complete(reusable=keep_alive and self.request_complete)
+        self._complete(reusable=keep_alive and self.body.complete)
 
     def upstream_eof(self) -> None:
         """The pod closed its side: the end of a close-delimited body, or a failure."""
@@ -519,7 +487,7 @@ class Exchange:
 
     def resume_client_reading(self) -> None:
         """The pod takes the request body again."""
-        if not self.request_complete:
+        if not self.body.complete:
             self.down.resume_reading()
 
     def client_paused(self) -> None:
@@ -578,7 +546,7 @@ class Exchange:
         if self.response_started:
             return
         self.status = status
-        if self.early or not self.request_complete or status == 413:
+        if self.early or not self.body.complete or status == 413:
             self.close_after = True
         keep = self.down.keeps_alive(self)
         self.close_after = not keep

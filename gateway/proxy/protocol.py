@@ -214,7 +214,7 @@ class DownstreamProtocol(asyncio.Protocol):
 
     # --- exchanges ---------------------------------------------------------------------------
     def _start(self, exchange: Exchange) -> None:
-        if exchange.head.has_body and not exchange.request_complete:
+        if exchange.head.has_body and not exchange.body.complete:
             self.last_body_read = self.loop.time()
             self._set_deadline(self.config.client_body_timeout, 408)
         else:
@@ -229,7 +229,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.requests_served += 1
         self.server.observe(exchange)
         if exchange.close_after or not exchange.head.keep_alive or self.transport is None:
-            self.close(linger=not exchange.request_complete or bool(exchange.early))
+            self.close(linger=not exchange.body.complete or bool(exchange.early))
             return
         if self.pipeline:
             self._start(self.pipeline[0])
@@ -347,7 +347,7 @@ class DownstreamProtocol(asyncio.Protocol):
         """A request that cannot be parsed: answer `status` in turn, then close."""
         self.stop_parsing = True
         broken = self.pipeline[-1] if self.pipeline else None
-        if broken is not None and not broken.request_complete:
+        if broken is not None and not broken.body.complete:
             # The error is in the body of a request already being forwarded: abandon it (the
             # pod's connection is dropped) and answer for it, unless its response has begun.
             self.pipeline.pop()
@@ -416,7 +416,7 @@ class DownstreamProtocol(asyncio.Protocol):
         if self.closing or not self._deadline:
             return
         now = self.loop.time()
-        if self._deadline_status == 408 and self.pipeline and not self.pipeline[0].request_complete:
+        if self._deadline_status == 408 and self.pipeline and not self.pipeline[0].body.complete:
             self._deadline = max(
                 self._deadline, self.last_body_read + self.config.client_body_timeout
             )

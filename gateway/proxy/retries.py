@@ -9,7 +9,7 @@ always hold:
   never reached the pod, so it is safe whatever the method;
 * otherwise the failure's condition must be listed (`error`, `timeout`, `invalid_header`,
   `http_<status>`), the method idempotent unless `non_idempotent` is listed, and the request
-  body, if any, still kept whole for a replay (see `exchange.REPLAY_LIMIT`);
+  body, if any, still kept whole for a replay (see `request_body.REPLAY_LIMIT`);
 * no try starts after `proxy-next-upstream-timeout`, nor beyond the tries allowed or the
   endpoints there are.
 """
