@@ -61,7 +61,7 @@ def coverage_sentence() -> str:
 
 
 def _default(field: Field) -> str:
-    if field.default is None:
+    if field.default is None or field.default == ():
         return "—"
     if isinstance(field.default, bool):
         return f"`{str(field.default).lower()}`"

@@ -19,6 +19,7 @@ from annotations import (
     headers,
     hosts,
     matching,
+    ratelimit,
     redirect,
     retries,
     rewrite,
@@ -59,6 +60,7 @@ GROUPS: tuple[Group, ...] = (
     _group("timeouts", timeouts),
     _group("retries", retries),
     _group("body", body),
+    _group("ratelimit", ratelimit),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -101,6 +103,7 @@ class IngressAnnotations:
     timeouts: timeouts.Timeouts | None = None
     retries: retries.Retries | None = None
     body: body.BodyLimits | None = None
+    ratelimit: ratelimit.RateLimits | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

@@ -63,6 +63,7 @@ class Gateway:
             connections_changed=self.metrics.connection_change,
         )
         self.metrics.watch_pool(self.proxy.pool)
+        self.metrics.watch_limiter(self.proxy.limiter)
         self.store = Store()
         compile_settings = CompileSettings(
             classes=settings.classes,

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
+    from gateway.proxy.ratelimit import RateLimiter
     from gateway.proxy.upstream import UpstreamPool
     from routing.model import Snapshot
 
@@ -57,6 +58,32 @@ class _PoolCollector(Collector):
             idle.add_metric([], pool.idle_count())
         yield counter
         yield idle
+
+
+class _LimitCollector(Collector):
+    """Rate-limit refusals and remembered clients, read from the limiter at scrape time."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        refused = CounterMetricFamily(
+            "gateway_rate_limited_requests",
+            "Requests refused by a rate or connection limit, by the limit "
+            "(rps, rpm, connections, route).",
+            labels=["namespace", "ingress", "limit"],
+        )
+        for key, count in sorted(self._limiter.refused.items()):
+            refused.add_metric(list(key), count)
+        yield refused
+        clients = GaugeMetricFamily(
+            "gateway_rate_limit_clients",
+            "Client addresses a `limit-rps`/`limit-rpm` zone remembers now.",
+            labels=["namespace", "ingress"],
+        )
+        for ingress, count in sorted(self._limiter.clients().items()):
+            clients.add_metric(list(ingress), count)
+        yield clients
 
 
 class _Buckets:
@@ -206,6 +233,10 @@ class Metrics:
     def watch_pool(self, pool: UpstreamPool) -> None:
         """Export `pool`'s counters."""
         self._pool = pool
+
+    def watch_limiter(self, limiter: RateLimiter) -> None:
+        """Export the rate limiter's refusals."""
+        self.registry.register(_LimitCollector(limiter))
 
     def observe(self, exchange: Exchange) -> None:
         """Record one finished request."""

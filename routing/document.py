@@ -6,6 +6,7 @@ from dataclasses import fields
 from typing import Any
 
 from annotations.canary import Selector
+from annotations.ratelimit import RateLimits
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend, Route, Snapshot
 
@@ -48,6 +49,21 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
     if route.canaries:
         entry["canaries"] = [_canary_entry(c, snapshot) for c in route.canaries]
     _add_balancing(entry, route)
+    if route.limits is not None:
+        entry["rate_limits"] = _limits_entry(route.limits)
+    return entry
+
+
+def _limits_entry(limits: RateLimits) -> dict[str, Any]:
+    """Each limit with its rate per second and burst; the per-client ones with their exemptions."""
+    entry: dict[str, Any] = {
+        rate.name: {"per_second": rate.per_second, "burst": rate.burst}
+        for rate in (*limits.client_rates, *((limits.route_rate,) if limits.route_rate else ()))
+    }
+    if limits.connections:
+        entry["connections"] = limits.connections
+    if limits.exempt:
+        entry["exempt"] = list(limits.exempt)
     return entry
 
 

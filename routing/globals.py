@@ -26,6 +26,22 @@ def redirect_code(raw: str) -> int:
     return code
 
 
+def error_status(raw: str) -> int:
+    """A status for refused requests: 400 to 599, as nginx's `limit_req_status` allows."""
+    code = count(raw)
+    if not 400 <= code <= 599:
+        raise ValueError(f"{raw!r}: use a status from 400 to 599")
+    return code
+
+
+def at_least_one(raw: str) -> int:
+    """A whole number of one or more."""
+    value = count(raw)
+    if value < 1:
+        raise ValueError(f"{raw!r}: must be at least 1")
+    return value
+
+
 def header_buffers(raw: str) -> tuple[int, int]:
     """`large-client-header-buffers`: ``NUMBER SIZE`` as in nginx, e.g. ``4 8k``."""
     parts = raw.split()
@@ -63,6 +79,9 @@ class GlobalConfig:
     upstream_fail_timeout: float = 10.0
     disable_access_log: bool = False
     http_redirect_code: int = 308
+    limit_req_status_code: int = 503
+    limit_conn_status_code: int = 503
+    limit_zone_clients: int = 65536
     host_wide_regex: bool = False
 
     @property
@@ -222,6 +241,26 @@ SETTINGS: tuple[Setting, ...] = (
         redirect_code,
         "301, 302, 307 or 308",
         "Status of the redirects the gateway makes for `from-to-www-redirect`.",
+    ),
+    Setting(
+        "limit-req-status-code",
+        error_status,
+        "400-599",
+        "Status of requests refused by `limit-rps` / `limit-rpm`.",
+    ),
+    Setting(
+        "limit-conn-status-code",
+        error_status,
+        "400-599",
+        "Status of requests refused by `limit-connections`.",
+    ),
+    Setting(
+        "limit-zone-clients",
+        at_least_one,
+        "number",
+        "Our own key. Client addresses each `limit-rps` / `limit-rpm` zone (one per Ingress) "
+        "remembers; the least recently seen are forgotten first, and start afresh. Bounds the "
+        "memory many distinct clients can take (ingress-nginx's 5m zones hold about as many).",
     ),
     Setting(
         "host-wide-regex",

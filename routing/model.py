@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from annotations.body import BodyLimits
     from annotations.canary import Selector
     from annotations.matching import Conditions
+    from annotations.ratelimit import RateLimits
     from annotations.redirect import Redirects
     from annotations.retries import Retries
     from annotations.timeouts import Timeouts
@@ -169,6 +170,8 @@ class Route:
     """Per-Ingress `proxy-next-upstream*`; None means the global settings."""
     body: BodyLimits | None = None
     """Per-Ingress `proxy-body-size` / `client-body-buffer-size`; None: the global ones."""
+    limits: RateLimits | None = None
+    """`limit-*` and `route-limit-*` (`annotations.ratelimit`); None: unlimited."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

@@ -200,6 +200,7 @@ class _TableBuilder:
             timeouts=admitted.config.timeouts,
             retries=admitted.config.retries,
             body=admitted.config.body,
+            limits=admitted.config.ratelimit,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

@@ -38,7 +38,13 @@ from gateway.proxy.errors import (
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.request import RequestHead, error_page_head, request_line, upstream_head
+from gateway.proxy.request import (
+    RequestHead,
+    client_address,
+    error_page_head,
+    request_line,
+    upstream_head,
+)
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
@@ -52,6 +58,7 @@ from routing.rewrite import rewrite_path
 if TYPE_CHECKING:
     from annotations.timeouts import Timeouts
     from gateway.proxy.protocol import DownstreamProtocol
+    from gateway.proxy.ratelimit import Slot
     from gateway.proxy.upstream import UpstreamConnection
     from routing.model import Endpoint, Fallback, Route, Snapshot
 
@@ -67,6 +74,10 @@ class Exchange:
     """The tries of the current `_forward`: conditions, count and time left."""
     set_cookie = b""
     """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
+    slot: Slot | None = None
+    """The `limit-connections` slot this request holds, given back when it ends."""
+    page: tuple[str, bytes] | None = None
+    """(content type, body) of an error answer that is not the standard page."""
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -145,6 +156,8 @@ class Exchange:
                 self.respond_error(500)
         finally:
             self._cancel_timer()
+            if self.slot is not None:
+                self.down.server.limiter.release(self.slot)
             self.finished = True
             self.down.exchange_finished(self)
 
@@ -166,6 +179,14 @@ class Exchange:
             if answer is not None:
                 status, self.location = answer
                 return status
+        if route.limits is not None:
+            client = client_address(head, self.down.peer, self.config)[0]
+            refusal, self.slot = self.down.server.limiter.admit(
+                route, client, self.loop.time(), self.config
+            )
+            if refusal is not None:
+                self.page = refusal.page
+                return refusal.status
         self.endpoints = snapshot.endpoints.get(route.backend, ())
         if route.canaries:
             pinned = self.down.server.chooser.sessions.pinned(route, head)
@@ -557,6 +578,7 @@ class Exchange:
             request_id=self.head.request_id,
             head_only=self.head.method == "HEAD",
             extra=(("Location", self.location),) if self.location is not None else (),
+            page=self.page,
         )
         self.bytes_sent = len(response)
         self.down.write(response)

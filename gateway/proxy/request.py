@@ -245,7 +245,8 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress
     return tuple(ipaddress.ip_network(c) for c in cidrs)
 
 
-def _in(address: str, cidrs: tuple[str, ...]) -> bool:
+def in_networks(address: str, cidrs: tuple[str, ...]) -> bool:
+    """Whether `address` is inside one of `cidrs` (False for what is not an address)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -274,7 +275,7 @@ def _header(head: RequestHead, name: bytes) -> bytes | None:
 
 def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> tuple[str, bool]:
     """(client IP, whether the peer is a trusted proxy) — nginx's realip with recursion."""
-    if not config.use_forwarded_headers or not _in(peer.address, config.proxy_real_ip_cidr):
+    if not config.use_forwarded_headers or not in_networks(peer.address, config.proxy_real_ip_cidr):
         return peer.address, False
     forwarded = _header(head, b"x-forwarded-for")
     client = peer.address
@@ -284,7 +285,7 @@ def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> tuple
             if not candidate:
                 continue
             client = candidate
-            if not _in(candidate, config.proxy_real_ip_cidr):
+            if not in_networks(candidate, config.proxy_real_ip_cidr):
                 break
     return client, True
 

@@ -43,12 +43,15 @@ def error_response(
     request_id: str = "",
     head_only: bool = False,
     extra: tuple[tuple[str, str], ...] = (),
+    page: tuple[str, bytes] | None = None,
 ) -> bytes:
-    """A complete error response; `head_only` for HEAD requests (length kept, no body)."""
-    body = _body(status)
+    """A complete error response; `head_only` for HEAD requests (length kept, no body).
+
+    `page` is (content type, body) in place of the standard page."""
+    content_type, body = page if page is not None else ("text/html", _body(status))
     lines = [
         f"HTTP/1.1 {status} {reason(status)}",
-        "Content-Type: text/html",
+        f"Content-Type: {content_type}",
         f"Content-Length: {len(body)}",
         "Connection: close" if close else "Connection: keep-alive",
     ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.protocol import DownstreamProtocol
+from gateway.proxy.ratelimit import RateLimiter
 from gateway.proxy.upstream import UpstreamPool
 from gateway.snapshot import SnapshotHolder
 
@@ -42,6 +43,7 @@ class ProxyServer:
         self.holder = holder
         self.pool = UpstreamPool(self.loop)
         self.chooser = EndpointChooser()
+        self.limiter = RateLimiter()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False
@@ -51,6 +53,7 @@ class ProxyServer:
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         holder.on_swap(self.chooser.prune)
+        holder.on_swap(self.limiter.prune)
 
     async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Accept plain HTTP on host:port; returns the bound port (useful with port 0)."""
