@@ -39,6 +39,14 @@ def one_of(*options: str) -> Callable[[str], str]:
     return validate
 
 
+def on_off(raw: str) -> str:
+    """nginx's switch: `on` or `off` (any case)."""
+    value = raw.strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f'{raw!r} is not "on" or "off"')
+    return value
+
+
 def text(raw: str) -> str:
     """Any non-empty text without control characters; surrounding blanks are dropped."""
     value = raw.strip()

@@ -18,15 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, is_set, optional_value, value_of
-from annotations._validators import size
+from annotations._validators import on_off, size
 from annotations.errors import AnnotationError
-
-
-def _on_off(raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in ("on", "off"):
-        raise ValueError(f'{raw!r} is not "on" or "off"')
-    return value
 
 
 def _buffer_size(raw: str) -> int:
@@ -53,14 +46,14 @@ BUFFER_SIZE = Field(
 )
 BUFFERING = Field(
     "proxy-buffering",
-    _on_off,
+    on_off,
     default="off",
     value_format="`on` or `off`",
     doc="Accepted; responses are always streamed with flow control (`on` draws a warning).",
 )
 REQUEST_BUFFERING = Field(
     "proxy-request-buffering",
-    _on_off,
+    on_off,
     default="on",
     value_format="`on` or `off`",
     doc="Accepted; request bodies are always streamed with flow control (`on` draws a warning).",

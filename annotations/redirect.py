@@ -59,6 +59,11 @@ def url_template(raw: str) -> UrlTemplate:
         raise ValueError(f"{value!r} contains white space")
     if not re.match(r"^(https?://[^/?#$]+|\$scheme://)", value):
         raise ValueError(f"{value!r} is not an absolute URL starting with http:// or https://")
+    return template(value)
+
+
+def template(value: str) -> UrlTemplate:
+    """Text with the supported nginx variables (`$name` or `${name}`); any other is refused."""
     parts: list[tuple[str, str | None]] = []
     end = 0
     for found in _VARIABLE.finditer(value):

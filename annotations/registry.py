@@ -19,6 +19,7 @@ from annotations import (
     headers,
     hosts,
     matching,
+    mirror,
     ratelimit,
     redirect,
     retries,
@@ -61,6 +62,7 @@ GROUPS: tuple[Group, ...] = (
     _group("retries", retries),
     _group("body", body),
     _group("ratelimit", ratelimit),
+    _group("mirror", mirror),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -104,6 +106,7 @@ class IngressAnnotations:
     retries: retries.Retries | None = None
     body: body.BodyLimits | None = None
     ratelimit: ratelimit.RateLimits | None = None
+    mirror: mirror.Mirror | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

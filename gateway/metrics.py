@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
+    from gateway.proxy.mirror import Mirrors
     from gateway.proxy.ratelimit import RateLimiter
     from gateway.proxy.upstream import UpstreamPool
     from routing.model import Snapshot
@@ -84,6 +85,29 @@ class _LimitCollector(Collector):
         for ingress, count in sorted(self._limiter.clients().items()):
             clients.add_metric(list(ingress), count)
         yield clients
+
+
+class _MirrorCollector(Collector):
+    """What became of mirrored copies, read at scrape time."""
+
+    def __init__(self, mirrors: Mirrors) -> None:
+        self._mirrors = mirrors
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        copies = CounterMetricFamily(
+            "gateway_mirror_requests",
+            "Copies of requests sent to mirrors, by result: the answer's status class (2xx…), "
+            "failed, or dropped (not sent whole).",
+            labels=["namespace", "ingress", "result"],
+        )
+        for key, count in sorted(self._mirrors.results.items()):
+            copies.add_metric(list(key), count)
+        yield copies
+        yield GaugeMetricFamily(
+            "gateway_mirror_requests_in_flight",
+            "Copies on their way to mirrors now.",
+            value=len(self._mirrors.copies),
+        )
 
 
 class _Buckets:
@@ -237,6 +261,10 @@ class Metrics:
     def watch_limiter(self, limiter: RateLimiter) -> None:
         """Export the rate limiter's refusals."""
         self.registry.register(_LimitCollector(limiter))
+
+    def watch_mirrors(self, mirrors: Mirrors) -> None:
+        """Export what became of mirrored copies."""
+        self.registry.register(_MirrorCollector(mirrors))
 
     def observe(self, exchange: Exchange) -> None:
         """Record one finished request."""

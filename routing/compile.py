@@ -51,6 +51,7 @@ from routing.model import (
     CanaryBackend,
     Endpoint,
     Fallback,
+    MirrorService,
     Route,
     RouteTable,
     Snapshot,
@@ -107,12 +108,14 @@ def _resolve(
     index = EndpointIndex(state.services, state.endpoint_slices, state.endpoints)
     resolutions: dict[BackendKey, Resolution] = {}
     problems: dict[tuple[str, str, BackendKey], Problem] = {}
-    targets: list[Route | CanaryBackend | Fallback] = []
+    targets: list[Route | CanaryBackend | Fallback | MirrorService] = []
     for route in routes:
         targets.append(route)
         targets.extend(route.canaries)
         if route.fallback is not None:
             targets.append(route.fallback)
+        if route.mirror is not None and route.mirror.service is not None:
+            targets.append(route.mirror.service)
     for target in targets:
         resolution = resolutions.get(target.backend)
         if resolution is None:
@@ -130,6 +133,8 @@ def _resolve(
                 consequence = "requests to this path get 503"
             elif isinstance(target, Fallback):
                 consequence = "the default backend is not used"
+            elif isinstance(target, MirrorService):
+                consequence = "requests are not mirrored"
             else:
                 consequence = "requests chosen for this canary go to the primary Service"
             reason = f"{resolution.missing}; {consequence}"
@@ -140,7 +145,7 @@ def _resolve(
 
 def _warn_once(
     problems: dict[tuple[str, str, BackendKey], Problem],
-    target: Route | CanaryBackend | Fallback,
+    target: Route | CanaryBackend | Fallback | MirrorService,
     reason: str,
     code: str,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from annotations.canary import Selector
 from annotations.ratelimit import RateLimits
 from routing.globals import GlobalConfig
-from routing.model import CanaryBackend, Route, Snapshot
+from routing.model import CanaryBackend, Route, RouteMirror, Snapshot
 
 
 def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
@@ -51,6 +51,22 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
     _add_balancing(entry, route)
     if route.limits is not None:
         entry["rate_limits"] = _limits_entry(route.limits)
+    if route.mirror is not None:
+        entry["mirror"] = _mirror_entry(route.mirror, snapshot)
+    return entry
+
+
+def _mirror_entry(mirror: RouteMirror, snapshot: Snapshot) -> dict[str, Any]:
+    """Where copies go: the URL as written, or the Service with its endpoints."""
+    entry: dict[str, Any] = {"request_body": mirror.request_body, "percentage": mirror.percentage}
+    if mirror.url is not None:
+        entry["target"] = mirror.url.text
+    if mirror.service is not None:
+        service = mirror.service
+        entry["service"] = f"{service.namespace}/{service.service}"
+        entry["endpoints"] = [e.hostport for e in snapshot.endpoints.get(service.backend, ())]
+    if mirror.host is not None:
+        entry["host"] = mirror.host
     return entry
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from annotations.body import BodyLimits
     from annotations.canary import Selector
     from annotations.matching import Conditions
+    from annotations.mirror import MirrorUrl
     from annotations.ratelimit import RateLimits
     from annotations.redirect import Redirects
     from annotations.retries import Retries
@@ -107,9 +108,8 @@ FIRST_PORT = ""
 
 
 @dataclass(frozen=True, slots=True)
-class Fallback:
-    """A route's `default-backend`: where requests go when the route's Service has no ready
-    endpoint, and who answers for `custom-http-errors`."""
+class NamedService:
+    """A Service that an annotation names, besides the Ingress's own backends."""
 
     namespace: str
     ingress: str
@@ -124,6 +124,29 @@ class Fallback:
     def service_field(self) -> str:
         """Where the Service was named."""
         return f"metadata.annotations[{self.field}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback(NamedService):
+    """A route's `default-backend`: where requests go when the route's Service has no ready
+    endpoint, and who answers for `custom-http-errors`."""
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorService(NamedService):
+    """A route's Higress `mirror-target-service`, reached through its endpoints."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMirror:
+    """Where a route's requests are copied (`annotations.mirror`); one of `url` and `service`."""
+
+    url: MirrorUrl | None
+    service: MirrorService | None
+    host: str | None
+    """`mirror-host`: the copies' `Host`, over the default of each form."""
+    request_body: bool
+    percentage: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +195,8 @@ class Route:
     """Per-Ingress `proxy-body-size` / `client-body-buffer-size`; None: the global ones."""
     limits: RateLimits | None = None
     """`limit-*` and `route-limit-*` (`annotations.ratelimit`); None: unlimited."""
+    mirror: RouteMirror | None = None
+    """Where copies of this route's requests go; None: nowhere."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

@@ -34,8 +34,10 @@ from routing.model import (
     CanaryBackend,
     Fallback,
     MatchKind,
+    MirrorService,
     Rewrite,
     Route,
+    RouteMirror,
     backend_key,
 )
 from routing.paths import prefix_key
@@ -201,6 +203,7 @@ class _TableBuilder:
             retries=admitted.config.retries,
             body=admitted.config.body,
             limits=admitted.config.ratelimit,
+            mirror=_mirror(admitted),
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 
@@ -357,6 +360,28 @@ class _TableBuilder:
         for host in sorted(by_host, key=lambda h: (h == "", h.startswith("*."), h)):
             ordered.extend(route for _, route in sorted(by_host[host], key=lambda p: p[0]))
         return tuple(ordered)
+
+
+def _mirror(admitted: AdmittedIngress) -> RouteMirror | None:
+    """The Ingress's mirror, its Service (if named) as a backend."""
+    config = admitted.config.mirror
+    if config is None:
+        return None
+    service = None
+    if config.service is not None:
+        meta = admitted.source.meta
+        namespace, name, port = config.service
+        namespace = namespace or meta.namespace
+        found = find(meta.annotations or {}, "mirror-target-service")
+        service = MirrorService(
+            namespace=namespace,
+            ingress=meta.name,
+            service=name,
+            backend=backend_key(namespace, name, FIRST_PORT if port is None else port),
+            field=found[0] if found else "mirror-target-service",
+            port=FIRST_PORT if port is None else port,
+        )
+    return RouteMirror(config.url, service, config.host, config.request_body, config.percentage)
 
 
 def _fallback(admitted: AdmittedIngress) -> Fallback | None:

@@ -38,6 +38,7 @@ from gateway.proxy.errors import (
     UpstreamReset,
     UpstreamTimeout,
 )
+from gateway.proxy.mirror import copy_request
 from gateway.proxy.request import (
     RequestHead,
     client_address,
@@ -57,6 +58,7 @@ from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
     from annotations.timeouts import Timeouts
+    from gateway.proxy.mirror import MirrorCopy
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.ratelimit import Slot
     from gateway.proxy.upstream import UpstreamConnection
@@ -78,6 +80,8 @@ class Exchange:
     """The `limit-connections` slot this request holds, given back when it ends."""
     page: tuple[str, bytes] | None = None
     """(content type, body) of an error answer that is not the standard page."""
+    mirror: MirrorCopy | None = None
+    """The copy of this request on its way to the route's mirror (`gateway.proxy.mirror`)."""
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -158,6 +162,8 @@ class Exchange:
             self._cancel_timer()
             if self.slot is not None:
                 self.down.server.limiter.release(self.slot)
+            if self.mirror is not None:
+                self.mirror.abandon()
             self.finished = True
             self.down.exchange_finished(self)
 
@@ -212,6 +218,9 @@ class Exchange:
         self._upstream_head, self.client_ip = upstream_head(
             head, self.down.peer, self.config, path, route.headers
         )
+        if route.mirror is not None:
+            copies, peer = self.down.server.mirrors, self.down.peer
+            self.mirror = copy_request(copies, route, snapshot, head, peer, path, self.body)
         return 0
 
     async def _proxy(self) -> None:
@@ -358,8 +367,12 @@ class Exchange:
         self.body.complete = True
         if self.head.chunked and not self.finished:
             self._send_body(b"0\r\n\r\n")
+        if self.mirror is not None:
+            self.mirror.body_done()
 
     def _send_body(self, data: bytes) -> None:
+        if self.mirror is not None:
+            self.mirror.feed(data)
         if self.body.discard:
             return
         if self.body.keep(data, self.sending):
@@ -522,17 +535,15 @@ class Exchange:
             self.upstream.resume_reading()
 
     # --- timeouts ---------------------------------------------------------------------------
+    # The route's own timeouts (`annotations.timeouts`) over the ConfigMap's.
     def _connect_timeout(self) -> float:
-        own = self.timeouts.connect if self.timeouts is not None else None
-        return own or self.config.proxy_connect_timeout
+        return (self.timeouts and self.timeouts.connect) or self.config.proxy_connect_timeout
 
     def _send_timeout(self) -> float:
-        own = self.timeouts.send if self.timeouts is not None else None
-        return own or self.config.proxy_send_timeout
+        return (self.timeouts and self.timeouts.send) or self.config.proxy_send_timeout
 
     def _read_timeout(self) -> float:
-        own = self.timeouts.read if self.timeouts is not None else None
-        return own or self.config.proxy_read_timeout
+        return (self.timeouts and self.timeouts.read) or self.config.proxy_read_timeout
 
     def _arm_timer(self, delay: float) -> None:
         self._timer = self.loop.call_later(delay, self._check_timeout)

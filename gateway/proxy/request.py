@@ -296,19 +296,26 @@ def upstream_head(
     config: GlobalConfig,
     path: str | None,
     policy: HeaderPolicy | None = None,
+    *,
+    copy: tuple[str, bytes, bool] | None = None,
 ) -> tuple[bytes, str]:
     """The request head to send upstream and the client address (for logs).
 
     `path` is the rewritten path when a rewrite applies (re-encoded here), else None; `policy`
-    is the route's header control.
+    is the route's header control. `copy` makes the head of a mirrored copy instead: (request
+    target, Host, whether the body goes too), closing its connection after the answer.
     """
     client, trusted = client_address(head, peer, config)
     nominated = _nominated(head)
     if policy is not None:
         nominated = nominated | policy.request_drop
     host = policy.host if policy is not None and policy.host is not None else head.host_header
+    target = target_of(head, path)
+    with_body = True
+    if copy is not None:
+        target, host, with_body = copy
     out = [
-        f"{head.method} {_target(head, path)} HTTP/1.1\r\n".encode("latin-1"),
+        f"{head.method} {target} HTTP/1.1\r\n".encode("latin-1"),
         b"Host: " + host + b"\r\n",
     ]
     incoming: dict[bytes, bytes] = {}
@@ -342,11 +349,13 @@ def upstream_head(
     )
     if policy is not None:
         out.append(policy.request_lines)
-    if head.chunked:
+    if copy is not None:
+        out.append(b"Connection: close\r\n")
+    if head.chunked and with_body:
         out.append(b"Transfer-Encoding: chunked\r\n")
-    elif head.content_length is not None:
+    elif head.content_length is not None and with_body:
         out.append(f"Content-Length: {head.content_length}\r\n".encode())
-    elif head.method in _BODY_METHODS:
+    elif head.method in _BODY_METHODS or head.has_body:
         out.append(b"Content-Length: 0\r\n")
     out.append(b"\r\n")
     return b"".join(out), client
@@ -419,7 +428,8 @@ def _nominated(head: RequestHead) -> frozenset[bytes]:
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
 
 
-def _target(head: RequestHead, path: str | None) -> str:
+def target_of(head: RequestHead, path: str | None) -> str:
+    """The request target to send: the client's, or `path` (a rewrite) with the query."""
     if path is None:
         base = head.raw_path
     else:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gateway.proxy.choice import EndpointChooser
+from gateway.proxy.mirror import Mirrors
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.ratelimit import RateLimiter
 from gateway.proxy.upstream import UpstreamPool
@@ -44,6 +45,7 @@ class ProxyServer:
         self.pool = UpstreamPool(self.loop)
         self.chooser = EndpointChooser()
         self.limiter = RateLimiter()
+        self.mirrors = Mirrors(self.loop)
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False
@@ -137,6 +139,7 @@ class ProxyServer:
         for task in list(self.tasks.values()):
             task.cancel()
         self.pool.close_all()
+        self.mirrors.close_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
