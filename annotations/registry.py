@@ -16,6 +16,7 @@ from annotations import (
     balancing,
     body,
     canary,
+    connections,
     headers,
     hosts,
     matching,
@@ -63,6 +64,7 @@ GROUPS: tuple[Group, ...] = (
     _group("body", body),
     _group("ratelimit", ratelimit),
     _group("mirror", mirror),
+    _group("connections", connections),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -107,6 +109,7 @@ class IngressAnnotations:
     body: body.BodyLimits | None = None
     ratelimit: ratelimit.RateLimits | None = None
     mirror: mirror.Mirror | None = None
+    connections: connections.ConnectionPolicy | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from annotations.canary import Selector
@@ -53,6 +53,10 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
         entry["rate_limits"] = _limits_entry(route.limits)
     if route.mirror is not None:
         entry["mirror"] = _mirror_entry(route.mirror, snapshot)
+    if route.connections is not None:
+        entry["connection_policy"] = {
+            k: v for k, v in asdict(route.connections).items() if v
+        }  # fmt: skip
     return entry
 
 

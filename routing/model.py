@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from annotations.balancing import Balancing
     from annotations.body import BodyLimits
     from annotations.canary import Selector
+    from annotations.connections import ConnectionPolicy
     from annotations.matching import Conditions
     from annotations.mirror import MirrorUrl
     from annotations.ratelimit import RateLimits
@@ -197,6 +198,8 @@ class Route:
     """`limit-*` and `route-limit-*` (`annotations.ratelimit`); None: unlimited."""
     mirror: RouteMirror | None = None
     """Where copies of this route's requests go; None: nowhere."""
+    connections: ConnectionPolicy | None = None
+    """MSE's limits on connections to this route's Service; None: none."""
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""

@@ -204,6 +204,7 @@ class _TableBuilder:
             body=admitted.config.body,
             limits=admitted.config.ratelimit,
             mirror=_mirror(admitted),
+            connections=admitted.config.connections,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

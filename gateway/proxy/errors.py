@@ -28,6 +28,14 @@ class ConnectTimeout(ConnectFailed):
     condition = "timeout"
 
 
+class ConnectionLimit(ConnectFailed):
+    """No connection to the pod came free under the Service's connection policy in time
+    (Envoy's circuit-breaker overflow, answered 503). The pod is not to blame."""
+
+    status = 503
+    unhealthy = False
+
+
 class UpstreamTimeout(UpstreamError):
     """No byte from the pod within `proxy-read-timeout` (or it would not take the body)."""
 

@@ -310,12 +310,12 @@ class Exchange:
         self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
 
     async def _try(self, endpoint: Endpoint) -> None:
-        pool = self.down.server.pool
-        config = self.config
+        pool, config, target, route = self.down.server.pool, self.config, self.target, self.route
+        assert target is not None and route is not None
+        policy = route.connections if target is route else None  # MSE's, for its own Service
+        most = (policy and policy.max_requests) or config.upstream_keepalive_requests
         conn = pool.take_idle(
-            endpoint,
-            max_age=config.upstream_keepalive_timeout,
-            max_requests=config.upstream_keepalive_requests,
+            endpoint, max_age=config.upstream_keepalive_timeout, max_requests=most
         )
         if conn is not None:
             try:
@@ -325,7 +325,7 @@ class Exchange:
                 if self._got_response_byte or not self.body.replayable:
                     raise
                 # The pod closed the idle connection as we reused it: once more, fresh.
-        conn = await pool.connect(endpoint, self._connect_timeout())
+        conn = await pool.connect(endpoint, self._connect_timeout(), target.backend, policy)
         if self.response_started:  # answered while connecting (a body over the limit)
             conn.close()
             return

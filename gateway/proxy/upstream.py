@@ -8,28 +8,44 @@ response bodiless, so its parser would wait for a body that never comes).
 
 The protocol never buffers a body: every callback passes straight to the `Exchange` that owns
 the connection for the current request.
+
+The pool also counts the connections open to each endpoint and for each backend, idle or busy,
+for MSE's connection policy (`annotations.connections`): a `connect` under a policy whose limit
+is reached waits for a connection to close or come back idle, first closing an idle connection
+of the same backend to another endpoint when that makes room.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import httptools
 
-from gateway.proxy.errors import ConnectFailed, ConnectTimeout, InvalidResponse, UpstreamReset
+from gateway.proxy.errors import (
+    ConnectFailed,
+    ConnectionLimit,
+    ConnectTimeout,
+    InvalidResponse,
+    UpstreamReset,
+)
 
 if TYPE_CHECKING:
+    from annotations.connections import ConnectionPolicy
     from gateway.proxy.exchange import Exchange
-    from routing.model import Endpoint
+    from routing.model import BackendKey, Endpoint
 
 
 class UpstreamConnection(asyncio.Protocol):
     """One TCP connection to one pod, serving one exchange at a time."""
 
-    def __init__(self, key: tuple[str, int]) -> None:
+    def __init__(self, key: tuple[str, int], backend: BackendKey) -> None:
         self.key = key
+        self.backend = backend
+        """The backend it was opened for (connection-policy counts)."""
+        self.on_lost: Callable[[UpstreamConnection], None] | None = None
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -73,6 +89,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.on_lost is not None:
+            self.on_lost(self)
+            self.on_lost = None
         exchange, self.exchange = self.exchange, None
         if exchange is not None:
             exchange.upstream_failed(UpstreamReset(str(exc or "connection closed by the pod")))
@@ -157,6 +176,11 @@ class UpstreamPool:
         self.opened = 0
         self.reused = 0
         self.failed = 0
+        self.open: dict[tuple[str, int], int] = {}
+        """Connections open (idle or busy) per endpoint."""
+        self.open_for: dict[BackendKey, int] = {}
+        """Connections open per backend they were opened for."""
+        self._freed: list[asyncio.Future[None]] = []
 
     def take_idle(
         self, endpoint: Endpoint, *, max_age: float, max_requests: int
@@ -174,24 +198,108 @@ class UpstreamPool:
             return conn
         return None
 
-    async def connect(self, endpoint: Endpoint, timeout: float) -> UpstreamConnection:
-        """A new connection to `endpoint`; `ConnectFailed` or `ConnectTimeout` when it fails."""
+    async def connect(
+        self,
+        endpoint: Endpoint,
+        timeout: float,
+        backend: BackendKey,
+        policy: ConnectionPolicy | None = None,
+    ) -> UpstreamConnection:
+        """A new connection to `endpoint` for `backend`, within `policy`'s limits (waiting
+        for room within `timeout`); `ConnectFailed` or `ConnectTimeout` when it fails."""
         key = (endpoint.address, endpoint.port)
+        counted = False
         try:
             async with asyncio.timeout(timeout):
+                if policy is not None:
+                    freed = await self._room(key, backend, policy)
+                    if freed is not None:
+                        return freed
+                # Counted from now, so that concurrent connects see each other.
+                self.open[key] = self.open.get(key, 0) + 1
+                self.open_for[backend] = self.open_for.get(backend, 0) + 1
+                counted = True
                 _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(key), endpoint.address, endpoint.port
+                    lambda: UpstreamConnection(key, backend), endpoint.address, endpoint.port
                 )
-        except TimeoutError:
+        except BaseException as err:
+            if counted:
+                self._uncount(key, backend)
+            if not isinstance(err, OSError):  # TimeoutError is one too
+                raise
             self.failed += 1
+            if not isinstance(err, TimeoutError):
+                reason = err.strerror or err
+                raise ConnectFailed(f"connecting to {endpoint.hostport}: {reason}") from None
+            if not counted:
+                raise ConnectionLimit(
+                    f"no connection to {endpoint.hostport} came free within {timeout:g}s "
+                    "(connection-policy limit)"
+                ) from None
             raise ConnectTimeout(f"connecting to {endpoint.hostport} timed out") from None
-        except OSError as err:
-            self.failed += 1
-            raise ConnectFailed(
-                f"connecting to {endpoint.hostport}: {err.strerror or err}"
-            ) from None
         self.opened += 1
+        conn.on_lost = self._lost
         return conn
+
+    def _full(self, key: tuple[str, int], backend: BackendKey, policy: ConnectionPolicy) -> bool:
+        per_endpoint, total = policy.max_per_endpoint, policy.max_connections
+        return bool(
+            (per_endpoint and self.open.get(key, 0) >= per_endpoint)
+            or (total and self.open_for.get(backend, 0) >= total)
+        )
+
+    async def _room(
+        self, key: tuple[str, int], backend: BackendKey, policy: ConnectionPolicy
+    ) -> UpstreamConnection | None:
+        """Wait until a new connection to `key` for `backend` is within `policy`, or an idle
+        one to `key` comes back (returned: use it)."""
+        while self._full(key, backend, policy):
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.popleft()
+                if conn.closed or (policy.max_requests and conn.requests >= policy.max_requests):
+                    conn.close()
+                    continue
+                conn.reused = True
+                self.reused += 1
+                return conn
+            if not self._close_idle_elsewhere(key, backend, policy):
+                freed = self.loop.create_future()
+                self._freed.append(freed)
+                await freed
+            await asyncio.sleep(0)  # let a closing connection report itself lost
+        return None
+
+    def _close_idle_elsewhere(
+        self, key: tuple[str, int], backend: BackendKey, policy: ConnectionPolicy
+    ) -> bool:
+        """Make room under the Service limit by closing an idle connection of `backend` to
+        another endpoint; False when there is none (or the endpoint's own limit binds)."""
+        if policy.max_per_endpoint and self.open.get(key, 0) >= policy.max_per_endpoint:
+            return False
+        for other, idle in self._idle.items():
+            for conn in idle:
+                if other != key and conn.backend == backend and not conn.closed:
+                    idle.remove(conn)
+                    conn.close()
+                    return True
+        return False
+
+    def _lost(self, conn: UpstreamConnection) -> None:
+        """A counted connection closed."""
+        self._uncount(conn.key, conn.backend)
+
+    def _uncount(self, key: tuple[str, int], backend: BackendKey) -> None:
+        """A connection is no longer open: uncount it and wake whoever waits for room."""
+        _decrement(self.open, key)
+        _decrement(self.open_for, backend)
+        self._wake()
+
+    def _wake(self) -> None:
+        freed, self._freed = self._freed, []
+        for waiter in freed:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def release(self, conn: UpstreamConnection, *, max_idle: int) -> None:
         """Keep a connection whose exchange ended cleanly, or close it when the pool is full."""
@@ -202,6 +310,8 @@ class UpstreamPool:
             return
         conn.idle_since = self.loop.time()
         idle.append(conn)
+        if self._freed:
+            self._wake()  # a waiter for this endpoint may take it
 
     def expire(self, max_age: float) -> None:
         """Close idle connections older than `max_age` (called periodically)."""
@@ -222,3 +332,14 @@ class UpstreamPool:
             while idle:
                 idle.popleft().close()
         self._idle.clear()
+
+
+K = TypeVar("K")
+
+
+def _decrement(counts: dict[K, int], name: K) -> None:
+    left = counts.get(name, 0) - 1
+    if left > 0:
+        counts[name] = left
+    else:
+        counts.pop(name, None)
