@@ -8,6 +8,7 @@ annotation values end up in headers or URLs (ingress-nginx's "malicious" value c
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 
 Validator = Callable[[str], object]
@@ -45,6 +46,20 @@ def on_off(raw: str) -> str:
     if value not in ("on", "off"):
         raise ValueError(f'{raw!r} is not "on" or "off"')
     return value
+
+
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+"""A Kubernetes object name as Services and namespaces require (an RFC 1123 label)."""
+
+
+def service_reference(raw: str) -> tuple[str | None, str]:
+    """A Service as `name` (in the Ingress's namespace) or `namespace/name`."""
+    value = text(raw)
+    namespace, slash, name = value.rpartition("/")
+    for part in (name, namespace) if slash else (name,):
+        if len(part) > 63 or not _OBJECT_NAME.fullmatch(part):
+            raise ValueError(f"{value!r} is not a Service name or namespace/name")
+    return (namespace or None), name
 
 
 def text(raw: str) -> str:

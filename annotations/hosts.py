@@ -14,12 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, is_set, optional_value
-from annotations._validators import text
+from annotations._validators import service_reference, text
 
 # RFC 1123 labels, optionally a leading `*.` wildcard label (MSE: exact and wildcard aliases).
 _HOST = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-# A Kubernetes object name (RFC 1123 label, as Services require).
-_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def _hosts(raw: str) -> tuple[str, ...]:
@@ -32,16 +30,6 @@ def _hosts(raw: str) -> tuple[str, ...]:
         if name not in names:
             names.append(name)
     return tuple(names)
-
-
-def _service(raw: str) -> tuple[str | None, str]:
-    """`name` (the Ingress's namespace) or `namespace/name` (as Higress also accepts)."""
-    value = text(raw)
-    namespace, slash, name = value.rpartition("/")
-    for part in (name, namespace) if slash else (name,):
-        if len(part) > 63 or not _NAME.fullmatch(part):
-            raise ValueError(f"{value!r} is not a Service name or namespace/name")
-    return (namespace or None), name
 
 
 def _status_codes(raw: str) -> frozenset[int]:
@@ -67,7 +55,7 @@ SERVER_ALIAS = Field(
 )
 DEFAULT_BACKEND = Field(
     "default-backend",
-    _service,
+    service_reference,
     default=None,
     value_format="Service `name` (this namespace) or `namespace/name`; its first port is used",
     doc="Serves this Ingress's requests when the route's Service has no ready endpoint, and "

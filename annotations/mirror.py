@@ -17,11 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, is_set, optional_value, typed_value, value_of
-from annotations._validators import count, on_off, text
+from annotations._validators import count, on_off, service_reference, text
 from annotations.errors import AnnotationError
 from annotations.redirect import UrlTemplate, template
 
-_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _AUTHORITY = re.compile(r"(https?)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -67,16 +66,16 @@ def _service(raw: str) -> tuple[str | None, str, int | None]:
     """`[namespace/]name[:port]`, as Higress writes a mirror Service."""
     value = text(raw)
     reference, colon, port = value.partition(":")
-    namespace, slash, name = reference.rpartition("/")
-    for part in (name, namespace) if slash else (name,):
-        if len(part) > 63 or not _NAME.fullmatch(part):
-            raise ValueError(f"{value!r} is not a Service as [namespace/]name[:port]")
+    try:
+        namespace, name = service_reference(reference)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a Service as [namespace/]name[:port]") from None
     number = None
     if colon:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{value!r}: {port!r} is not a port number")
         number = int(port)
-    return (namespace or None), name, number
+    return namespace, name, number
 
 
 def _percentage(raw: str) -> int:

@@ -76,9 +76,9 @@ def _mirror_entry(mirror: RouteMirror, snapshot: Snapshot) -> dict[str, Any]:
 
 def _limits_entry(limits: RateLimits) -> dict[str, Any]:
     """Each limit with its rate per second and burst; the per-client ones with their exemptions."""
+    rates = [*limits.client_rates, limits.route_rate] if limits.route_rate else limits.client_rates
     entry: dict[str, Any] = {
-        rate.name: {"per_second": rate.per_second, "burst": rate.burst}
-        for rate in (*limits.client_rates, *((limits.route_rate,) if limits.route_rate else ()))
+        rate.name: {"per_second": rate.per_second, "burst": rate.burst} for rate in rates
     }
     if limits.connections:
         entry["connections"] = limits.connections

@@ -18,6 +18,7 @@ of the same backend to another endpoint when that makes room.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -186,7 +187,12 @@ class UpstreamPool:
         self, endpoint: Endpoint, *, max_age: float, max_requests: int
     ) -> UpstreamConnection | None:
         """An idle connection to `endpoint` that is still fit for a request, or None."""
-        idle = self._idle.get((endpoint.address, endpoint.port))
+        return self._take((endpoint.address, endpoint.port), max_age, max_requests)
+
+    def _take(
+        self, key: tuple[str, int], max_age: float, max_requests: int
+    ) -> UpstreamConnection | None:
+        idle = self._idle.get(key)
         now = self.loop.time()
         while idle:
             conn = idle.popleft()
@@ -253,15 +259,10 @@ class UpstreamPool:
     ) -> UpstreamConnection | None:
         """Wait until a new connection to `key` for `backend` is within `policy`, or an idle
         one to `key` comes back (returned: use it)."""
+        most = policy.max_requests or _UNLIMITED
         while self._full(key, backend, policy):
-            idle = self._idle.get(key)
-            while idle:
-                conn = idle.popleft()
-                if conn.closed or (policy.max_requests and conn.requests >= policy.max_requests):
-                    conn.close()
-                    continue
-                conn.reused = True
-                self.reused += 1
+            conn = self._take(key, math.inf, most)  # just released: not too old
+            if conn is not None:
                 return conn
             if not self._close_idle_elsewhere(key, backend, policy):
                 freed = self.loop.create_future()
@@ -335,6 +336,7 @@ class UpstreamPool:
 
 
 K = TypeVar("K")
+_UNLIMITED = 2**62
 
 
 def _decrement(counts: dict[K, int], name: K) -> None:
