@@ -66,7 +66,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         default=("0.0.0.0", 8443),
         kind=host_port,
         metavar="HOST:PORT",
-        help="HTTPS listener (binds once TLS termination exists)",
+        help="HTTPS listener",
     )
     add_flag(
         parser,
@@ -84,6 +84,14 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NS/NAME",
         help="ConfigMap with global settings (ingress-nginx key names); default: the one in "
         "our IngressClass's spec.parameters",
+    )
+    add_flag(
+        parser,
+        "--default-ssl-certificate",
+        kind=namespaced_name,
+        metavar="NS/NAME",
+        help="TLS Secret served to names no Ingress has a certificate for (default: a "
+        "self-signed one made at start)",
     )
     add_flag(
         parser,
@@ -180,6 +188,7 @@ def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         admin=args.admin,
         classes=_classes(args),
         configmap=args.configmap,
+        default_ssl_certificate=args.default_ssl_certificate,
         watch_namespace=args.watch_namespace,
         workers=args.workers,
         publish_service=args.publish_service,

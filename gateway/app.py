@@ -70,6 +70,7 @@ class Gateway:
             classes=settings.classes,
             configmap=settings.configmap,
             own_namespace=settings.own_namespace,
+            default_certificate=settings.default_ssl_certificate,
         )
         self.reconciler = Reconciler(
             self.store,
@@ -144,6 +145,8 @@ class Gateway:
             self._start_leader_duties(self.source)
         host, port = self.settings.listen
         self.ports["http"] = await self.proxy.listen(host, port)
+        tls_host, tls_port = self.settings.listen_tls
+        self.ports["https"] = await self.proxy.listen(tls_host, tls_port, tls=True)
         self._runner = web.AppRunner(
             admin_app(self.holder, self.metrics, self.ready), access_log=None
         )
@@ -157,9 +160,11 @@ class Gateway:
             self.loop.create_task(self.reconciler.run()),
         ]
         logger.info(
-            "serving HTTP on %s:%d, admin on %s:%d",
+            "serving HTTP on %s:%d, HTTPS on %s:%d, admin on %s:%d",
             host or "*",
             self.ports["http"],
+            tls_host or "*",
+            self.ports["https"],
             admin_host or "*",
             self.ports["admin"],
         )

@@ -92,6 +92,11 @@ def demo_settings(settings: RunSettings) -> RunSettings:
         settings,
         manifests=settings.manifests or str(DEMO_MANIFESTS),
         listen=settings.listen if settings.listen != RunSettings().listen else ("127.0.0.1", 8080),
+        listen_tls=(
+            settings.listen_tls
+            if settings.listen_tls != RunSettings().listen_tls
+            else ("127.0.0.1", 8443)
+        ),
         admin=settings.admin if settings.admin != RunSettings().admin else ("127.0.0.1", 10254),
         shutdown_delay=0.0,
         shutdown_timeout=5.0,

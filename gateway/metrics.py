@@ -245,6 +245,13 @@ class Metrics:
             "1 while this replica holds the leader Lease (writes Ingress status and Events).",
             registry=r,
         )
+        self.ssl_expiry = Gauge(
+            "gateway_ssl_expire_time_seconds",
+            "When each served certificate expires (Unix time), by its Secret and server name "
+            "(`*` for the --default-ssl-certificate).",
+            ["namespace", "secret_name", "host"],
+            registry=r,
+        )
         self._pool: UpstreamPool | None = None
         r.register(_PoolCollector(lambda: self._pool))
         self.reloads.labels("success")
@@ -302,6 +309,11 @@ class Metrics:
         self.endpoints.clear()
         for key, endpoints in snapshot.endpoints.items():
             self.endpoints.labels(key).set(len(endpoints))
+        self.ssl_expiry.clear()
+        tls = snapshot.tls
+        served = [*tls.hosts.items(), *([("*", tls.default)] if tls.default else [])]
+        for host, cert in served:
+            self.ssl_expiry.labels(cert.namespace, cert.name, host).set(cert.pair.not_after)
         for severity in ("error", "warning"):
             self.problems.labels(severity).set(
                 sum(1 for p in snapshot.problems if p.severity == severity)

@@ -60,6 +60,7 @@ class RunSettings:
     admin: tuple[str, int] = ("0.0.0.0", 10254)
     classes: ClassSettings = field(default_factory=ClassSettings)
     configmap: tuple[str, str] | None = None
+    default_ssl_certificate: tuple[str, str] | None = None
     watch_namespace: str = ""
     workers: int = 1
     publish_service: tuple[str, str] | None = None

@@ -61,6 +61,7 @@ from routing.references import global_configmap
 from routing.sources import ConfigMap, IngressClass
 from routing.state import ClusterState
 from routing.table import build_table, ingress_order
+from routing.tls import build_tls
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ class CompileSettings:
     classes: ClassSettings = field(default_factory=ClassSettings)
     configmap: tuple[str, str] | None = None
     """(namespace, name) of the global-settings ConfigMap (`--configmap`)."""
+    default_certificate: tuple[str, str] | None = None
+    """(namespace, name) of the TLS Secret served to unknown names (`--default-ssl-certificate`)."""
     own_namespace: str = "ingress-gateway"
     """The gateway's namespace: where our IngressClass's parameters ConfigMap is looked up
     when the class does not say (servers before Kubernetes 1.21 have no such field)."""
@@ -182,7 +185,12 @@ def compile_snapshot(
             state.ingresses, state.ingress_classes, settings, custom, host_wide
         )
     endpoints, endpoint_problems = _resolve(state, table.routes)
-    secret_problems = _tls_secret_problems(state, table.ingresses)
+    served = ingress_order(
+        a
+        for a in state.ingresses
+        if (a.source.meta.namespace, a.source.meta.name) in table.ingresses
+    )
+    tls, secret_problems = build_tls(served, state.secrets, settings.default_certificate)
     problems = tuple(
         sorted(
             {
@@ -195,9 +203,13 @@ def compile_snapshot(
         )
     )
     digest = snapshot_digest(
-        table.digest, endpoints_digest(endpoints), problems_digest(problems), config_digest(config)
+        table.digest,
+        endpoints_digest(endpoints),
+        problems_digest(problems),
+        config_digest(config),
+        tls.digest,
     )
-    return Snapshot(table, matcher, endpoints, config, problems, digest, inputs)
+    return Snapshot(table, matcher, endpoints, config, problems, digest, tls, inputs)
 
 
 def _custom_header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
@@ -212,40 +224,6 @@ def _custom_header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
     if not named:
         return ()
     return tuple(c for c in state.configmaps if (c.meta.namespace, c.meta.name) in named)
-
-
-def _tls_secret_problems(state: ClusterState, served: frozenset[tuple[str, str]]) -> list[Problem]:
-    """A warning per `spec.tls` entry of a served Ingress whose Secret is missing or is not a
-    certificate with its key (reason `MissingSecret`, as ingress-nginx warns)."""
-    secrets = {(s.meta.namespace, s.meta.name): s for s in state.secrets}
-    problems = []
-    for admitted in state.ingresses:
-        ingress = admitted.source
-        namespace, name = ingress.meta.namespace, ingress.meta.name
-        if (namespace, name) not in served:
-            continue
-        for i, tls in enumerate(ingress.tls):
-            if not tls.secret_name:
-                continue
-            secret = secrets.get((namespace, tls.secret_name))
-            if secret is None:
-                reason = f"Secret {namespace}/{tls.secret_name} does not exist"
-            elif not {"tls.crt", "tls.key"} <= set(secret.data):
-                reason = f"Secret {namespace}/{tls.secret_name} has no tls.crt and tls.key"
-            else:
-                continue
-            problems.append(
-                Problem(
-                    "Ingress",
-                    namespace,
-                    name,
-                    f"spec.tls[{i}].secretName",
-                    reason,
-                    "warning",
-                    "MissingSecret",
-                )
-            )
-    return problems
 
 
 def _global_config(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from routing.certificates import CertificateError, parse_key_pair
 from routing.problems import Problem
 from routing.sources import (
     PATH_TYPES,
@@ -271,7 +272,14 @@ def _secret(r: _Reader, meta: ObjectMeta, obj: Mapping[str, Any]) -> Secret:
     for key, value in _string_map(obj.get("stringData")).items():
         data[key] = value.encode()
     kind = r.string(obj, "type", "type", required=False) or "Opaque"
-    return Secret(meta, kind, data)
+    key_pair = None
+    if "tls.crt" in data and "tls.key" in data:
+        try:
+            key_pair = parse_key_pair(data["tls.crt"], data["tls.key"])
+        except CertificateError as err:
+            r.problem("data", str(err))
+            raise _UnusableObjectError from None
+    return Secret(meta, kind, data, key_pair)
 
 
 def _configmap(r: _Reader, meta: ObjectMeta, obj: Mapping[str, Any]) -> ConfigMap:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, NewType
 
 from routing.problems import Problem
+from routing.tls import TlsTable
 
 if TYPE_CHECKING:
     from annotations.affinity import AffinityCookie
@@ -265,5 +266,7 @@ class Snapshot:
     """Global settings from the gateway's ConfigMap, swapped together with the routes."""
     problems: tuple[Problem, ...]
     digest: str
+    tls: TlsTable = field(default_factory=TlsTable)
+    """Certificates by server name, swapped with the routes that send clients to them."""
     inputs: object = field(default=None, compare=False, repr=False)
     """What the route table was compiled from; equal inputs let the next compile reuse it."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from routing.certificates import KeyPair
+
 PathType = Literal["Exact", "Prefix", "ImplementationSpecific"]
 PATH_TYPES: tuple[PathType, ...] = ("Exact", "Prefix", "ImplementationSpecific")
 
@@ -184,6 +186,8 @@ class Secret:
     meta: ObjectMeta
     type: str
     data: Mapping[str, bytes]
+    key_pair: KeyPair | None = None
+    """`tls.crt` and `tls.key`, checked to be a certificate and its key, when both are set."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,11 +152,16 @@ def compile_objects(
     classes: ClassSettings | None = None,
     previous: Snapshot | None = None,
     configmap: tuple[str, str] | None = None,
+    default_certificate: tuple[str, str] | None = None,
 ) -> Snapshot:
     """Compile manifests as file mode does; `configmap` names the global-settings ConfigMap."""
     store = Store()
     load(store, objects)
-    settings = CompileSettings(classes=classes or ClassSettings(), configmap=configmap)
+    settings = CompileSettings(
+        classes=classes or ClassSettings(),
+        configmap=configmap,
+        default_certificate=default_certificate,
+    )
     return compile_snapshot(store.state(), settings, previous)
 
 

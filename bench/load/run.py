@@ -167,6 +167,8 @@ def start_gateway(folder: Path, port: int, admin: int, upstream: int) -> subproc
             str(manifests),
             "--listen",
             f"127.0.0.1:{port}",
+            "--listen-tls",
+            "127.0.0.1:0",
             "--admin",
             f"127.0.0.1:{admin}",
             "--configmap",

@@ -37,22 +37,23 @@ def object_key(kind: str, obj: Mapping[str, Any]) -> ObjectKey:
 
 
 class References:
-    """Counts how many Ingresses (and the global settings) reference each Secret/ConfigMap."""
+    """Counts how many Ingresses reference each Secret/ConfigMap; the global-settings ConfigMap
+    and the default certificate are always wanted."""
 
     def __init__(self, settings: CompileSettings) -> None:
         self._settings = settings
         self._by_ingress: dict[ObjectKey, frozenset[ObjectKey]] = {}
         self._counts: Counter[ObjectKey] = Counter()
         self._classes: dict[ObjectKey, IngressClass] = {}
-        self._global: ObjectKey | None = self._global_key()
+        self._globals = self._global_keys()
 
     def __contains__(self, key: ObjectKey) -> bool:
-        return self._counts[key] > 0 or key == self._global
+        return self._counts[key] > 0 or key in self._globals
 
     def wanted(self) -> set[ObjectKey]:
         """Every referenced key."""
         keys = {k for k, n in self._counts.items() if n > 0}
-        return keys | ({self._global} if self._global else set())
+        return keys | self._globals
 
     def tracked(self, kind: str) -> set[ObjectKey]:
         """The Ingresses or IngressClasses currently counted."""
@@ -71,11 +72,17 @@ class References:
             self._classes.pop(key, None)
         else:
             self._classes[key] = view
-        self._global = self._global_key()
+        self._globals = self._global_keys()
 
-    def _global_key(self) -> ObjectKey | None:
+    def _global_keys(self) -> frozenset[ObjectKey]:
+        """The global-settings ConfigMap and the default certificate's Secret."""
+        keys: set[ObjectKey] = set()
         source = self._settings.global_configmap(self._classes.values())
-        return ("ConfigMap", *source) if source is not None else None
+        if source is not None:
+            keys.add(("ConfigMap", *source))
+        if self._settings.default_certificate is not None:
+            keys.add(("Secret", *self._settings.default_certificate))
+        return frozenset(keys)
 
 
 class StoreSink:

@@ -17,6 +17,7 @@ from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.mirror import Mirrors
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.ratelimit import RateLimiter
+from gateway.proxy.tls import TlsTerminator
 from gateway.proxy.upstream import UpstreamPool
 from gateway.snapshot import SnapshotHolder
 
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 POOL_SWEEP_INTERVAL = 5.0
 """Seconds between sweeps that close expired idle pod connections."""
+
+TLS_HANDSHAKE_TIMEOUT = 60.0
+"""Seconds a client has to finish the TLS handshake (nginx counts it in client_header_timeout,
+60 s by default)."""
 
 
 class ProxyServer:
@@ -46,6 +51,7 @@ class ProxyServer:
         self.chooser = EndpointChooser()
         self.limiter = RateLimiter()
         self.mirrors = Mirrors(self.loop)
+        self.tls = TlsTerminator()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False
@@ -56,15 +62,21 @@ class ProxyServer:
         self._sweeper: asyncio.TimerHandle | None = None
         holder.on_swap(self.chooser.prune)
         holder.on_swap(self.limiter.prune)
+        holder.on_swap(self.tls.update)
 
-    async def listen(self, host: str, port: int, *, reuse_port: bool = False) -> int:
-        """Accept plain HTTP on host:port; returns the bound port (useful with port 0)."""
+    async def listen(
+        self, host: str, port: int, *, reuse_port: bool = False, tls: bool = False
+    ) -> int:
+        """Accept HTTP (HTTPS when `tls`) on host:port; returns the bound port (for port 0)."""
+        scheme = "https" if tls else "http"
         server = await self.loop.create_server(
-            lambda: DownstreamProtocol(self),
+            lambda: DownstreamProtocol(self, scheme),
             host or None,
             port,
             reuse_port=reuse_port or None,
             backlog=1024,
+            ssl=self.tls.listener_context if tls else None,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls else None,
         )
         self._servers.append(server)
         self._schedule_sweep()

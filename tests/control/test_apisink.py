@@ -9,14 +9,15 @@ from typing import Any
 from gateway.control.apisink import StoreSink
 from gateway.control.store import Store
 from routing.compile import CompileSettings, compile_snapshot
+from tests.certs import CertificateAuthority, tls_secret
+
+PAIR = CertificateAuthority().issue("web.example.com")
 
 
 def secret(name: str, namespace: str = "apps", rv: str = "1") -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "namespace": namespace, "resourceVersion": rv},
-        "type": "kubernetes.io/tls",
-        "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"},
-    }
+    obj = tls_secret(name, PAIR, namespace)
+    obj["metadata"]["resourceVersion"] = rv
+    return obj
 
 
 def configmap(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:

@@ -128,6 +128,8 @@ class Gateways:
                 str(kubeconfig or self.apiserver.gateway_kubeconfig),
                 "--listen",
                 f"127.0.0.1:{port}",
+                "--listen-tls",
+                "127.0.0.1:0",
                 "--admin",
                 f"127.0.0.1:{admin}",
                 "--shutdown-delay",

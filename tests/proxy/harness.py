@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import json
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +248,7 @@ class GatewayUnderTest:
 
     folder: Path
     shutdown_timeout: float = 5.0
+    default_ssl_certificate: tuple[str, str] | None = None
     gateway: Gateway | None = None
     log: io.BytesIO = field(default_factory=io.BytesIO)
 
@@ -255,8 +257,10 @@ class GatewayUnderTest:
         settings = RunSettings(
             manifests=str(self.folder),
             listen=("127.0.0.1", 0),
+            listen_tls=("127.0.0.1", 0),
             admin=("127.0.0.1", 0),
             configmap=("default", "gateway-config"),
+            default_ssl_certificate=self.default_ssl_certificate,
             shutdown_delay=0.0,
             shutdown_timeout=self.shutdown_timeout,
         )
@@ -272,6 +276,11 @@ class GatewayUnderTest:
     def port(self) -> int:
         assert self.gateway is not None
         return self.gateway.ports["http"]
+
+    @property
+    def tls_port(self) -> int:
+        assert self.gateway is not None
+        return self.gateway.ports["https"]
 
     @property
     def admin_port(self) -> int:
@@ -355,10 +364,20 @@ class _ResponseParser:
 
 
 async def exchange(
-    port: int, raw: bytes, *, responses: int = 1, timeout: float = 10.0, head_request: bool = False
+    port: int,
+    raw: bytes,
+    *,
+    responses: int = 1,
+    timeout: float = 10.0,
+    head_request: bool = False,
+    tls: ssl.SSLContext | None = None,
+    server_name: str | None = None,
 ) -> list[Response]:
-    """Send raw bytes on a new connection and read `responses` responses (or until close)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """Send raw bytes on a new connection (TLS with `tls`, SNI `server_name`) and read
+    `responses` responses (or until close)."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=tls, server_hostname=server_name if tls else None
+    )
     writer.write(raw)
     parser = _ResponseParser(head_request)
     received = b""

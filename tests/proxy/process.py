@@ -63,6 +63,7 @@ class GatewayProcess:
         self.folder = folder
         self.port = free_port()
         self.admin_port = free_port()
+        self.tls_port = free_port()
         self.stdout = (folder.parent / f"{folder.name}.stdout").open("wb")
         self.stderr_path = folder.parent / f"{folder.name}.stderr"
         self.stderr = self.stderr_path.open("wb")
@@ -75,6 +76,8 @@ class GatewayProcess:
                 str(folder),
                 "--listen",
                 f"127.0.0.1:{self.port}",
+                "--listen-tls",
+                f"127.0.0.1:{self.tls_port}",
                 "--admin",
                 f"127.0.0.1:{self.admin_port}",
                 "--configmap",

@@ -33,6 +33,7 @@ async def test_not_ready_before_the_first_snapshot(tmp_path: Path, upstreams) ->
         RunSettings(
             manifests=str(folder),
             listen=("127.0.0.1", 0),
+            listen_tls=("127.0.0.1", 0),
             admin=("127.0.0.1", 0),
             shutdown_delay=0,
             shutdown_timeout=1,

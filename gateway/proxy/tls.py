@@ -1,0 +1,153 @@
+"""TLS termination: one SSL context per certificate, chosen per handshake by SNI.
+
+The listener's context carries the default certificate and an SNI callback. The callback looks
+the client's server name up in the contexts built from the live snapshot's `TlsTable` (exact
+host, then its wildcard) and switches the handshake to that context. A swap rebuilds only the
+contexts whose certificate changed (they are keyed by content digest), so rotating a Secret
+costs one load and never touches established connections: they keep the context they were
+made with, and the next handshake gets the new one.
+
+Python's `ssl` module loads certificates only from files, so PEM is handed over through an
+anonymous in-memory file (`memfd_create`): private keys never reach a disk.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import ssl
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from routing.certificates import KeyPair, parse_key_pair
+from routing.model import Snapshot
+
+logger = logging.getLogger(__name__)
+
+ALPN = ["http/1.1"]
+"""What the listener offers in ALPN: HTTP/1.1 is all the proxy speaks."""
+
+DEFAULT_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+    )
+)
+"""ingress-nginx's default `ssl-ciphers` (TLS 1.2; TLS 1.3 suites are OpenSSL's)."""
+
+FAKE_CERTIFICATE_NAME = "Ingress Gateway Fake Certificate"
+
+
+class TlsTerminator:
+    """SSL contexts for the live snapshot's certificates, and the SNI choice between them."""
+
+    def __init__(self, fallback: KeyPair | None = None) -> None:
+        self.listener_context = _server_context(fallback or self_signed())
+        """The listening socket's context: the self-signed certificate and the SNI callback."""
+        self.listener_context.sni_callback = self._choose
+        self._fallback = self.listener_context
+        self._by_digest: dict[str, ssl.SSLContext] = {}
+        self._by_name: dict[str, ssl.SSLContext] = {}
+        self._default = self._fallback
+        self.load_errors = 0
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Build contexts for the certificates `snapshot` serves; reuse the unchanged ones."""
+        table = snapshot.tls
+        built: dict[str, ssl.SSLContext] = {}
+        by_name: dict[str, ssl.SSLContext] = {}
+        for name, cert in table.hosts.items():
+            context = self._context(cert.pair, built, f"{cert.namespace}/{cert.name}")
+            # A certificate OpenSSL refuses (rare: it parsed when its Secret was read)
+            # leaves the name on the context it had.
+            fallback = self._by_name.get(name)
+            if context is not None or fallback is not None:
+                by_name[name] = context or fallback  # type: ignore[assignment]
+        default = self._fallback
+        if table.default is not None:
+            ref = f"{table.default.namespace}/{table.default.name}"
+            default = self._context(table.default.pair, built, ref) or self._default
+        self._by_digest = built
+        self._by_name = by_name
+        self._default = default
+
+    def _context(
+        self, pair: KeyPair, built: dict[str, ssl.SSLContext], secret: str
+    ) -> ssl.SSLContext | None:
+        context = built.get(pair.digest) or self._by_digest.get(pair.digest)
+        if context is None:
+            try:
+                context = _server_context(pair)
+            except (ssl.SSLError, OSError) as err:
+                self.load_errors += 1
+                logger.error("Secret %s: the certificate could not be loaded: %s", secret, err)
+                return None
+        built[pair.digest] = context
+        return context
+
+    def _choose(self, connection: ssl.SSLObject, server_name: str | None, _: object) -> None:
+        """SNI callback: exact name, then its wildcard, then the default certificate."""
+        context = self._default
+        if server_name:
+            name = server_name.lower()
+            found = self._by_name.get(name)
+            if found is None:
+                _, dot, parent = name.partition(".")
+                found = self._by_name.get("*." + parent) if dot else None
+            if found is not None:
+                context = found
+        connection.context = context
+
+
+def _server_context(pair: KeyPair) -> ssl.SSLContext:
+    """A server context with ingress-nginx's defaults: TLS 1.2 and 1.3, its cipher list."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(DEFAULT_CIPHERS)
+    context.set_alpn_protocols(ALPN)
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    _load_pair(context, pair)
+    return context
+
+
+def _load_pair(context: ssl.SSLContext, pair: KeyPair) -> None:
+    """`load_cert_chain` from memory, through an anonymous file only this process can see."""
+    fd = os.memfd_create("tls-key-pair", os.MFD_CLOEXEC)
+    with os.fdopen(fd, "wb") as file:
+        file.write(pair.chain + b"\n" + pair.key)
+        file.flush()
+        context.load_cert_chain(f"/proc/self/fd/{fd}")
+
+
+def self_signed() -> KeyPair:
+    """A fresh self-signed certificate for names nothing else serves (ingress-nginx's "fake
+    certificate"): clients see an untrusted certificate rather than a failed handshake."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FAKE_CERTIFICATE_NAME)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("ingress.local")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return parse_key_pair(
+        cert.public_bytes(pem),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )

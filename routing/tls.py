@@ -1,0 +1,117 @@
+"""Which certificate each TLS server name gets: the `spec.tls` sections of the served Ingresses.
+
+As in ingress-nginx, certificates belong to hosts, not to Ingresses: the oldest served Ingress
+that names a host in its `spec.tls` decides that host's certificate for everyone. A `spec.tls`
+entry without `hosts` serves the Ingress's rule hosts that its certificate covers (ingress-nginx
+checks the certificate's names the same way). A Secret that is missing or incomplete is a
+warning and its hosts get the default certificate; a Secret whose data does not parse was
+already refused when it was read, so the store still holds its last good version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from routing.admission import AdmittedIngress
+from routing.certificates import KeyPair
+from routing.problems import Problem
+from routing.sources import Secret
+
+
+@dataclass(frozen=True, slots=True)
+class HostCertificate:
+    """A certificate and the Secret it came from (for metrics and logs)."""
+
+    namespace: str
+    name: str
+    pair: KeyPair
+
+
+@dataclass(frozen=True, slots=True)
+class TlsTable:
+    """Server name → certificate; `*.example.com` keys serve one extra label."""
+
+    hosts: Mapping[str, HostCertificate] = field(default_factory=dict)
+    default: HostCertificate | None = None
+    """From `--default-ssl-certificate`; None means the gateway's self-signed one."""
+    digest: str = ""
+
+    def lookup(self, server_name: str) -> HostCertificate | None:
+        """The exact host's certificate, else its wildcard's, else None (the default)."""
+        found = self.hosts.get(server_name)
+        if found is None:
+            _, dot, parent = server_name.partition(".")
+            if dot:
+                found = self.hosts.get("*." + parent)
+        return found
+
+
+def build_tls(
+    ingresses: Iterable[AdmittedIngress],
+    secrets: Iterable[Secret],
+    default_certificate: tuple[str, str] | None = None,
+) -> tuple[TlsTable, list[Problem]]:
+    """The table for `ingresses` (served ones, oldest first) and the problems found."""
+    by_key = {(s.meta.namespace, s.meta.name): s for s in secrets}
+    hosts: dict[str, HostCertificate] = {}
+    problems: list[Problem] = []
+    for admitted in ingresses:
+        ingress = admitted.source
+        namespace, name = ingress.meta.namespace, ingress.meta.name
+        rule_hosts = [rule.host for rule in ingress.rules if rule.host]
+        for i, tls in enumerate(ingress.tls):
+            if not tls.secret_name:
+                continue
+            secret = by_key.get((namespace, tls.secret_name))
+            reason = _unusable(secret, f"{namespace}/{tls.secret_name}")
+            if reason or secret is None or secret.key_pair is None:
+                problems.append(
+                    Problem(
+                        "Ingress",
+                        namespace,
+                        name,
+                        f"spec.tls[{i}].secretName",
+                        reason,
+                        "warning",
+                        "MissingSecret",
+                    )
+                )
+                continue
+            pair = secret.key_pair
+            names = tls.hosts or tuple(h for h in rule_hosts if pair.covers(h))
+            for host in names:
+                hosts.setdefault(host.lower(), HostCertificate(namespace, tls.secret_name, pair))
+    default = None
+    if default_certificate is not None:
+        secret = by_key.get(default_certificate)
+        reason = _unusable(secret, "/".join(default_certificate))
+        if secret is not None and secret.key_pair is not None:
+            default = HostCertificate(*default_certificate, secret.key_pair)
+        else:
+            problems.append(
+                Problem(
+                    "Secret",
+                    *default_certificate,
+                    "--default-ssl-certificate",
+                    f"{reason}; the self-signed certificate is served instead",
+                    "warning",
+                    "MissingSecret",
+                )
+            )
+    return TlsTable(hosts, default, _digest(hosts, default)), problems
+
+
+def _unusable(secret: Secret | None, name: str) -> str:
+    if secret is None:
+        return f"Secret {name} does not exist"
+    if secret.key_pair is None:
+        return f"Secret {name} has no tls.crt and tls.key"
+    return ""
+
+
+def _digest(hosts: Mapping[str, HostCertificate], default: HostCertificate | None) -> str:
+    parts = [f"{host}={cert.pair.digest}" for host, cert in sorted(hosts.items())]
+    parts.append(f"default={default.pair.digest if default else ''}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
