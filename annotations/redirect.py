@@ -7,6 +7,11 @@ location, so the URL may use nginx variables; the ones a redirect needs are supp
 `temporal-redirect` wins when both are set. `app-root` answers a request for exactly `/` with
 302 to the application's root path (the query string is kept). `from-to-www-redirect` makes the
 other spelling of each rule host (`www.` added or removed) redirect to the rule host.
+
+`ssl-redirect`, `force-ssl-redirect` and `preserve-trailing-slash` send plain-HTTP requests
+to `https://`; unset, each takes the ConfigMap key of the same name (ingress-nginx's rule).
+The decision needs the request's scheme and whether the host has TLS, so it is made per
+request (`gateway.proxy.policies`).
 """
 
 from __future__ import annotations
@@ -162,6 +167,34 @@ RELATIVE = Field(
     origin="nginx",
 )
 
+SSL_REDIRECT = Field(
+    "ssl-redirect",
+    boolean,
+    default=None,
+    value_format='"true" or "false"',
+    doc="Redirect plain-HTTP requests to `https://` when the host has TLS (some served "
+    "Ingress names it in `spec.tls`). Unset: the ConfigMap's `ssl-redirect` (true).",
+    origin="nginx+mse",
+)
+FORCE_SSL_REDIRECT = Field(
+    "force-ssl-redirect",
+    boolean,
+    default=None,
+    value_format='"true" or "false"',
+    doc="Redirect plain-HTTP requests to `https://` even when the host has no TLS here (TLS "
+    "ends at a load balancer in front). Unset: the ConfigMap's `force-ssl-redirect` (false).",
+    origin="nginx+mse",
+)
+PRESERVE_TRAILING_SLASH = Field(
+    "preserve-trailing-slash",
+    boolean,
+    default=None,
+    value_format='"true" or "false"',
+    doc="Keep a trailing `/` in the HTTPS redirect (nginx drops it: `/a/` goes to `/a`). "
+    "Unset: the ConfigMap's `preserve-trailing-slash` (false).",
+    origin="nginx",
+)
+
 FIELDS: tuple[Field, ...] = (
     PERMANENT,
     PERMANENT_CODE,
@@ -171,6 +204,9 @@ FIELDS: tuple[Field, ...] = (
     FROM_TO_WWW,
     USE_PORT,
     RELATIVE,
+    SSL_REDIRECT,
+    FORCE_SSL_REDIRECT,
+    PRESERVE_TRAILING_SLASH,
 )
 
 
@@ -192,6 +228,10 @@ class Redirects:
     from_to_www: bool = False
     use_port: bool = False
     relative: bool = False
+    ssl_redirect: bool | None = None
+    """None: the ConfigMap's `ssl-redirect`; likewise for the next two."""
+    force_ssl_redirect: bool | None = None
+    preserve_trailing_slash: bool | None = None
 
 
 def parse(annotations: Mapping[str, str]) -> Redirects | None:
@@ -217,4 +257,7 @@ def parse(annotations: Mapping[str, str]) -> Redirects | None:
         from_to_www=get(FROM_TO_WWW),
         use_port=get(USE_PORT),
         relative=get(RELATIVE),
+        ssl_redirect=get(SSL_REDIRECT),
+        force_ssl_redirect=get(FORCE_SSL_REDIRECT),
+        preserve_trailing_slash=get(PRESERVE_TRAILING_SLASH),
     )

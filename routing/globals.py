@@ -79,6 +79,13 @@ class GlobalConfig:
     upstream_fail_timeout: float = 10.0
     disable_access_log: bool = False
     http_redirect_code: int = 308
+    ssl_redirect: bool = True
+    force_ssl_redirect: bool = False
+    preserve_trailing_slash: bool = False
+    hsts: bool = True
+    hsts_max_age: int = 31536000
+    hsts_include_subdomains: bool = True
+    hsts_preload: bool = False
     limit_req_status_code: int = 503
     limit_conn_status_code: int = 503
     limit_zone_clients: int = 65536
@@ -240,8 +247,41 @@ SETTINGS: tuple[Setting, ...] = (
         "http-redirect-code",
         redirect_code,
         "301, 302, 307 or 308",
-        "Status of the redirects the gateway makes for `from-to-www-redirect`.",
+        "Status of the redirects the gateway makes for HTTPS (`ssl-redirect`) and "
+        "`from-to-www-redirect`.",
     ),
+    Setting(
+        "ssl-redirect",
+        boolean,
+        "bool",
+        "Redirect plain-HTTP requests to HTTPS on hosts with TLS, unless an Ingress's "
+        "`ssl-redirect` annotation says otherwise.",
+    ),
+    Setting(
+        "force-ssl-redirect",
+        boolean,
+        "bool",
+        "Redirect plain-HTTP requests to HTTPS on every host, TLS here or not (the "
+        "`force-ssl-redirect` annotation overrides it per Ingress).",
+    ),
+    Setting(
+        "preserve-trailing-slash",
+        boolean,
+        "bool",
+        "Keep a trailing `/` in HTTPS redirects (the annotation of that name overrides it).",
+    ),
+    Setting(
+        "hsts",
+        boolean,
+        "bool",
+        "Send `Strict-Transport-Security` on HTTPS responses for hosts with their own "
+        "certificate (not the default one), replacing the pod's.",
+    ),
+    Setting("hsts-max-age", count, "seconds", "`max-age` of the HSTS header."),
+    Setting(
+        "hsts-include-subdomains", boolean, "bool", "Add `includeSubDomains` to the HSTS header."
+    ),
+    Setting("hsts-preload", boolean, "bool", "Add `preload` to the HSTS header."),
     Setting(
         "limit-req-status-code",
         error_status,

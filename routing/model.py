@@ -204,6 +204,8 @@ class Route:
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""
+    tls: bool = False
+    """The host has TLS (a served Ingress names it in `spec.tls`): `ssl-redirect` applies."""
 
     @property
     def is_default_backend(self) -> bool:

@@ -43,6 +43,7 @@ from routing.model import (
 from routing.paths import prefix_key
 from routing.problems import Problem
 from routing.sources import ConfigMap, IngressPath, ServiceBackendRef
+from routing.tls import declared_tls_hosts, is_declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +70,18 @@ def build_table(
     for admitted in ours:
         if admitted.is_canary:
             builder.attach_canary(admitted)
-    routes = builder.routes()
+    routes = _mark_tls_hosts(builder.routes(), declared_tls_hosts(ours))
     return TableParts(routes, tuple(builder.problems), tuple(sorted(builder.aliases.items())))
+
+
+def _mark_tls_hosts(routes: tuple[Route, ...], declared: frozenset[str]) -> tuple[Route, ...]:
+    """Flag the routes whose host has TLS: where `ssl-redirect` sends plain HTTP to HTTPS."""
+    if not declared:
+        return routes
+    return tuple(
+        replace(route, tls=True) if route.host and is_declared(declared, route.host) else route
+        for route in routes
+    )
 
 
 def ingress_order(ingresses: Iterable[AdmittedIngress]) -> list[AdmittedIngress]:

@@ -103,6 +103,26 @@ def build_tls(
     return TlsTable(hosts, default, _digest(hosts, default)), problems
 
 
+def declared_tls_hosts(ingresses: Iterable[AdmittedIngress]) -> frozenset[str]:
+    """The hosts some Ingress declares TLS for (`ssl-redirect` applies to them): its
+    `spec.tls` hosts, or for an entry without hosts, the Ingress's rule hosts."""
+    hosts: set[str] = set()
+    for admitted in ingresses:
+        ingress = admitted.source
+        for tls in ingress.tls:
+            named = tls.hosts or tuple(rule.host for rule in ingress.rules if rule.host)
+            hosts.update(host.lower() for host in named)
+    return frozenset(hosts)
+
+
+def is_declared(declared: frozenset[str], host: str) -> bool:
+    """Whether `host` is among `declared`, directly or through a one-label wildcard."""
+    if host in declared:
+        return True
+    _, dot, parent = host.partition(".")
+    return bool(dot) and "*." + parent in declared
+
+
 def _unusable(secret: Secret | None, name: str) -> str:
     if secret is None:
         return f"Secret {name} does not exist"

@@ -14,19 +14,20 @@ each forgets what the new snapshot no longer has.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gateway.proxy.affinity import StickySessions
 from gateway.proxy.balancer import Balancer
 from gateway.proxy.health import PassiveHealth
-from routing.model import Endpoint, Fallback, Route, Snapshot
+from routing.canary import choose_canary
+from routing.model import CanaryBackend, Endpoint, Fallback, Route, Snapshot
 
 if TYPE_CHECKING:
     from annotations.affinity import AffinityCookie
     from gateway.proxy.request import RequestHead
     from routing.globals import GlobalConfig
-    from routing.model import CanaryBackend
 
 NewSession = tuple["AffinityCookie", str]
 """A sticky session to announce: the cookie settings and the value."""
@@ -96,6 +97,32 @@ class EndpointChooser:
         self.balancer.finished(endpoint, None)
         if unhealthy:
             self.health.failed(endpoint, endpoints, now, config)
+
+    def backend_for(
+        self, route: Route, snapshot: Snapshot, head: RequestHead
+    ) -> tuple[Route | CanaryBackend | Fallback, tuple[Endpoint, ...]]:
+        """What serves the request and its ready endpoints (none: 503).
+
+        A canary chosen (or pinned by its session) serves when it has ready endpoints, else
+        the primary does (MSE's behaviour); a route without ready endpoints hands over to its
+        `default-backend` (ingress-nginx)."""
+        endpoints = snapshot.endpoints.get(route.backend, ())
+        if route.canaries:
+            pinned = self.sessions.pinned(route, head)
+            if pinned is None:
+                canary = choose_canary(route.canaries, head, random.random)
+            else:
+                canary = pinned if isinstance(pinned, CanaryBackend) else None
+            chosen = snapshot.endpoints.get(canary.backend, ()) if canary else ()
+            if canary is not None and chosen:
+                return canary, chosen
+        if endpoints:
+            return route, endpoints
+        fallback = route.fallback
+        standing_in = snapshot.endpoints.get(fallback.backend, ()) if fallback else ()
+        if fallback is not None and standing_in:
+            return fallback, standing_in
+        return route, ()
 
     def prune(self, snapshot: Snapshot) -> None:
         """Forget backends and endpoints the new snapshot no longer has."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import TYPE_CHECKING
 
 from gateway.proxy.affinity import set_cookie
@@ -39,6 +38,7 @@ from gateway.proxy.errors import (
     UpstreamTimeout,
 )
 from gateway.proxy.mirror import copy_request
+from gateway.proxy.policies import HSTS_REPLACES, hsts_header, https_redirect
 from gateway.proxy.request import (
     RequestHead,
     client_address,
@@ -50,7 +50,6 @@ from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.retries import StatusRetried, TryBudget
-from routing.canary import choose_canary
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend
 from routing.redirect import redirect_for
@@ -74,8 +73,11 @@ class Exchange:
 
     budget: TryBudget | None = None
     """The tries of the current `_forward`: conditions, count and time left."""
-    set_cookie = b""
-    """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
+    added_headers = b""
+    """Header lines the gateway adds to the response, whoever writes it: HSTS, and the
+    `Set-Cookie` of a new sticky session (pod responses only)."""
+    replaced: frozenset[bytes] = frozenset()
+    """Names of the pod's response headers that `added_headers` replace."""
     slot: Slot | None = None
     """The `limit-connections` slot this request holds, given back when it ends."""
     page: tuple[str, bytes] | None = None
@@ -171,7 +173,11 @@ class Exchange:
         snapshot = self.snapshot
         if snapshot is None:
             return 503  # no snapshot is live yet
-        head = self.head
+        head, peer = self.head, self.down.peer
+        if peer.scheme == "https":
+            self.added_headers = hsts_header(self.config, snapshot.tls, head.host)
+            if self.added_headers:
+                self.replaced = HSTS_REPLACES
         route = snapshot.matcher.match(head.host, head.path, head)
         if route is None:
             return 404
@@ -185,6 +191,10 @@ class Exchange:
             if answer is not None:
                 status, self.location = answer
                 return status
+        if peer.scheme == "http":
+            self.location = https_redirect(route, head, peer, self.config)
+            if self.location is not None:
+                return self.config.http_redirect_code
         if route.limits is not None:
             client = client_address(head, self.down.peer, self.config)[0]
             refusal, self.slot = self.down.server.limiter.admit(
@@ -193,25 +203,10 @@ class Exchange:
             if refusal is not None:
                 self.page = refusal.page
                 return refusal.status
-        self.endpoints = snapshot.endpoints.get(route.backend, ())
-        if route.canaries:
-            pinned = self.down.server.chooser.sessions.pinned(route, head)
-            if pinned is None:
-                canary = choose_canary(route.canaries, head, random.random)
-            else:
-                canary = pinned if isinstance(pinned, CanaryBackend) else None
-            # A canary without ready endpoints falls back to the primary (MSE's behaviour).
-            endpoints = snapshot.endpoints.get(canary.backend, ()) if canary else ()
-            if endpoints:
-                self.target, self.endpoints = canary, endpoints
+        self.target, self.endpoints = self.down.server.chooser.backend_for(route, snapshot, head)
         if not self.endpoints:
-            # ingress-nginx's `default-backend`: its endpoints stand in for the Service's.
-            fallback = route.fallback
-            self.endpoints = snapshot.endpoints.get(fallback.backend, ()) if fallback else ()
-            if not self.endpoints:
-                return 503
-            self.target = fallback
-        else:
+            return 503
+        if self.target is not route.fallback:
             self.error_codes = route.error_codes
         self.timeouts = route.timeouts
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
@@ -258,7 +253,8 @@ class Exchange:
             if endpoint is None:
                 break
             if session is not None:
-                self.set_cookie = set_cookie(*session, self.route, self.head, self.down.peer)
+                cookie = set_cookie(*session, self.route, self.head, self.down.peer)
+                self.added_headers += cookie
             tried.add(endpoint)
             chooser.started(endpoint)
             try:
@@ -444,9 +440,9 @@ class Exchange:
     ) -> bytes:
         policy = self.route.headers if self.route is not None else None
         head, self.rechunk, self.close_delimited, ends_by_close = response_head(
-            status, reason, headers, self.head, policy
+            status, reason, headers, self.head, policy, self.replaced
         )
-        head += self.set_cookie
+        head += self.added_headers
         if ends_by_close or not self.body.complete:
             self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
         if not self.down.keeps_alive(self):
@@ -590,6 +586,7 @@ class Exchange:
             head_only=self.head.method == "HEAD",
             extra=(("Location", self.location),) if self.location is not None else (),
             page=self.page,
+            added=self.added_headers,
         )
         self.bytes_sent = len(response)
         self.down.write(response)

@@ -127,7 +127,7 @@ class RequestHead:
     # --- what canary selectors and match conditions read (`routing.canary.RequestAttributes`)
     def header(self, name: str) -> str | None:
         """The first value of a header, by case-insensitive name (nginx's `$http_<name>`)."""
-        value = _header(self, name.lower().encode("latin-1"))
+        value = header_value(self, name.lower().encode("latin-1"))
         return value.decode("latin-1") if value is not None else None
 
     def cookie(self, name: str) -> str | None:
@@ -266,7 +266,8 @@ class Peer:
         self.scheme = scheme
 
 
-def _header(head: RequestHead, name: bytes) -> bytes | None:
+def header_value(head: RequestHead, name: bytes) -> bytes | None:
+    """The first value of the header `name` (lower case), or None."""
     for key, value in head.headers:
         if key.lower() == name:
             return value
@@ -277,7 +278,7 @@ def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> tuple
     """(client IP, whether the peer is a trusted proxy) — nginx's realip with recursion."""
     if not config.use_forwarded_headers or not in_networks(peer.address, config.proxy_real_ip_cidr):
         return peer.address, False
-    forwarded = _header(head, b"x-forwarded-for")
+    forwarded = header_value(head, b"x-forwarded-for")
     client = peer.address
     if forwarded:
         for item in reversed(forwarded.decode("latin-1").split(",")):
@@ -399,7 +400,7 @@ def error_page_head(
             continue
         if lower not in _ERROR_PAGE_HEADERS:
             out.append(name + b": " + value + b"\r\n")
-    accept = (_header(head, b"accept") or b"").decode("latin-1")
+    accept = (header_value(head, b"accept") or b"").decode("latin-1")
     original = f"{head.raw_path}?{head.query_string}" if head.query_string else head.raw_path
     out.append(
         (
@@ -419,7 +420,7 @@ def error_page_head(
 
 
 def _nominated(head: RequestHead) -> frozenset[bytes]:
-    value = _header(head, b"connection")
+    value = header_value(head, b"connection")
     if not value:
         return frozenset()
     return frozenset(t.strip().lower() for t in value.split(b",")) - _PROTECTED

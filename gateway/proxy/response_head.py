@@ -41,12 +41,15 @@ def response_head(
     headers: list[tuple[bytes, bytes]],
     request: RequestHead,
     policy: HeaderPolicy | None,
+    replaced: frozenset[bytes] = frozenset(),
 ) -> Framing:
-    """The client's response head for the pod's; `InvalidResponse` for framing we refuse."""
-    nominated: frozenset[bytes] = frozenset()
+    """The client's response head for the pod's; `InvalidResponse` for framing we refuse.
+
+    `replaced` names (lower case) headers of the pod's that the gateway writes itself."""
+    nominated = replaced
     for name, value in headers:
         if name.lower() == b"connection":
-            nominated = frozenset(t.strip().lower() for t in value.split(b","))
+            nominated = replaced | frozenset(t.strip().lower() for t in value.split(b","))
     if policy is not None:
         nominated = nominated | policy.response_drop
         if policy.rewrites_response_values:

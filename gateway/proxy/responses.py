@@ -44,10 +44,12 @@ def error_response(
     head_only: bool = False,
     extra: tuple[tuple[str, str], ...] = (),
     page: tuple[str, bytes] | None = None,
+    added: bytes = b"",
 ) -> bytes:
     """A complete error response; `head_only` for HEAD requests (length kept, no body).
 
-    `page` is (content type, body) in place of the standard page."""
+    `page` is (content type, body) in place of the standard page; `added` are header lines
+    the gateway adds to every answer (CRLF-terminated)."""
     content_type, body = page if page is not None else ("text/html", _body(status))
     lines = [
         f"HTTP/1.1 {status} {reason(status)}",
@@ -58,5 +60,5 @@ def error_response(
     if request_id:
         lines.append(f"X-Request-ID: {request_id}")
     lines.extend(f"{name}: {value}" for name, value in extra)
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    head = ("\r\n".join(lines) + "\r\n").encode("latin-1") + added + b"\r\n"
     return head if head_only else head + body

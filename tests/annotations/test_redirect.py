@@ -93,6 +93,9 @@ def test_redirect_values(keys: dict[str, str], code: int, url: str) -> None:
         pytest.param("app-root", "app", "must start with", id="app-root-relative"),
         pytest.param("app-root", "/$1", "plain path", id="app-root-variable"),
         pytest.param("from-to-www-redirect", "yes", "not a boolean", id="www-not-bool"),
+        pytest.param("ssl-redirect", "on", "not a boolean", id="ssl-redirect-not-bool"),
+        pytest.param("force-ssl-redirect", "1x", "not a boolean", id="force-not-bool"),
+        pytest.param("preserve-trailing-slash", "?", "not a boolean", id="slash-not-bool"),
     ],
 )
 def test_invalid_values_refuse_the_version(key: str, value: str, reason: str) -> None:
@@ -177,3 +180,20 @@ def test_redirect_for(
     redirects: Redirects, request_: RequestLine, expected: tuple[int, str] | None
 ) -> None:
     assert redirect_for(redirects, request_, 308) == expected
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        pytest.param({"ssl_redirect": "false"}, Redirects(ssl_redirect=False), id="ssl-redirect"),
+        pytest.param(
+            {"force_ssl_redirect": "true", "preserve_trailing_slash": "true"},
+            Redirects(force_ssl_redirect=True, preserve_trailing_slash=True),
+            id="force and trailing slash",
+        ),
+    ],
+)
+def test_https_redirect_keys_leave_unset_ones_to_the_configmap(
+    keys: dict[str, str], expected: Redirects
+) -> None:
+    assert parsed(**keys) == expected

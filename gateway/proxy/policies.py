@@ -1,0 +1,73 @@
+"""Security policies applied before a request reaches a pod, in ingress-nginx's phase order.
+
+After the route's own redirects (`routing.redirect`), a plain-HTTP request may be sent to
+HTTPS (`ssl-redirect`, `force-ssl-redirect`: ingress-nginx's Lua rewrite phase). HTTPS
+responses on hosts with their own certificate carry `Strict-Transport-Security` (its header
+filter), on the gateway's own answers too.
+
+The scheme a redirect decision looks at is the one the client used: the connection's, or the
+`X-Forwarded-Proto` a trusted proxy sent (`use-forwarded-headers`), so a gateway behind a TLS
+load balancer does not redirect requests that were HTTPS at the edge (higress#2905).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gateway.proxy.request import Peer, RequestHead, client_address, header_value
+
+if TYPE_CHECKING:
+    from routing.globals import GlobalConfig
+    from routing.model import Route
+    from routing.tls import TlsTable
+
+
+def client_scheme(head: RequestHead, peer: Peer, config: GlobalConfig) -> str:
+    """`http` or `https` as the client used it (nginx's `$pass_access_scheme`)."""
+    if config.use_forwarded_headers and client_address(head, peer, config)[1]:
+        forwarded = header_value(head, b"x-forwarded-proto")
+        if forwarded:
+            return forwarded.decode("latin-1").strip().lower()
+    return peer.scheme
+
+
+def https_redirect(route: Route, head: RequestHead, peer: Peer, config: GlobalConfig) -> str | None:
+    """`Location` when this plain-HTTP request must go to HTTPS, else None.
+
+    As ingress-nginx: `https://` + the host without its port + the request URI, whose
+    trailing `/` is dropped unless `preserve-trailing-slash` (so `/` becomes the bare host).
+    """
+    redirects = route.redirects
+    force = config.force_ssl_redirect
+    redirect = config.ssl_redirect
+    preserve = config.preserve_trailing_slash
+    if redirects is not None:
+        force = force if redirects.force_ssl_redirect is None else redirects.force_ssl_redirect
+        redirect = redirect if redirects.ssl_redirect is None else redirects.ssl_redirect
+        if redirects.preserve_trailing_slash is not None:
+            preserve = redirects.preserve_trailing_slash
+    if not (force or (redirect and route.tls)):
+        return None
+    if client_scheme(head, peer, config) != "http":
+        return None
+    uri = f"{head.raw_path}?{head.query_string}" if head.query_string else head.raw_path
+    if not preserve and uri.endswith("/"):
+        uri = uri[:-1]
+    return f"https://{head.host}{uri}"
+
+
+HSTS_REPLACES = frozenset({b"strict-transport-security"})
+"""The pod's own HSTS header gives way to the gateway's (ingress-nginx sets, not adds, it)."""
+
+
+def hsts_header(config: GlobalConfig, tls: TlsTable, host: str) -> bytes:
+    """The `Strict-Transport-Security` line for an HTTPS response, or b"" (HSTS off, or the
+    host is served by the default certificate: announcing HSTS for it would lock clients out)."""
+    if not config.hsts or tls.lookup(host) is None:
+        return b""
+    value = f"max-age={config.hsts_max_age}"
+    if config.hsts_include_subdomains:
+        value += "; includeSubDomains"
+    if config.hsts_preload:
+        value += "; preload"
+    return f"Strict-Transport-Security: {value}\r\n".encode("latin-1")
