@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from annotations import (
+    access,
     affinity,
     balancing,
     body,
@@ -65,6 +66,7 @@ GROUPS: tuple[Group, ...] = (
     _group("ratelimit", ratelimit),
     _group("mirror", mirror),
     _group("connections", connections),
+    _group("access", access),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -110,6 +112,7 @@ class IngressAnnotations:
     ratelimit: ratelimit.RateLimits | None = None
     mirror: mirror.Mirror | None = None
     connections: connections.ConnectionPolicy | None = None
+    access: access.AccessControl | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

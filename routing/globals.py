@@ -86,6 +86,9 @@ class GlobalConfig:
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = True
     hsts_preload: bool = False
+    whitelist_source_range: tuple[str, ...] = ()
+    denylist_source_range: tuple[str, ...] = ()
+    block_cidrs: tuple[str, ...] = ()
     limit_req_status_code: int = 503
     limit_conn_status_code: int = 503
     limit_zone_clients: int = 65536
@@ -282,6 +285,26 @@ SETTINGS: tuple[Setting, ...] = (
         "hsts-include-subdomains", boolean, "bool", "Add `includeSubDomains` to the HSTS header."
     ),
     Setting("hsts-preload", boolean, "bool", "Add `preload` to the HSTS header."),
+    Setting(
+        "whitelist-source-range",
+        cidrs,
+        "comma list of CIDRs",
+        "Only clients inside these networks are served (403 for others) on routes whose "
+        "Ingress and host set no allow list of their own.",
+    ),
+    Setting(
+        "denylist-source-range",
+        cidrs,
+        "comma list of CIDRs",
+        "Clients inside these networks get 403 on routes whose Ingress and host set no deny "
+        "list of their own.",
+    ),
+    Setting(
+        "block-cidrs",
+        cidrs,
+        "comma list of CIDRs",
+        "Clients inside these networks get 403 for every request, whatever the route.",
+    ),
     Setting(
         "limit-req-status-code",
         error_status,

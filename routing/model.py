@@ -28,6 +28,7 @@ from routing.problems import Problem
 from routing.tls import TlsTable
 
 if TYPE_CHECKING:
+    from annotations.access import IpRules
     from annotations.affinity import AffinityCookie
     from annotations.balancing import Balancing
     from annotations.body import BodyLimits
@@ -204,6 +205,9 @@ class Route:
     conditions: Conditions | None = None
     """Method, header and query conditions a request must also meet (`annotations.matching`);
     part of the route's identity, so routes may share a path when these differ."""
+    access: IpRules | None = None
+    """Allow and deny lists of the Ingress, over those of its host (`annotations.access`);
+    None: the ConfigMap's lists."""
     tls: bool = False
     """The host has TLS (a served Ingress names it in `spec.tls`): `ssl-redirect` applies."""
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from annotations import find
+from annotations.access import IpRules
 from annotations.affinity import Affinity, AffinityCookie
 from annotations.headers import header_name, header_value
 from annotations.matching import Conditions
@@ -71,7 +72,31 @@ def build_table(
         if admitted.is_canary:
             builder.attach_canary(admitted)
     routes = _mark_tls_hosts(builder.routes(), declared_tls_hosts(ours))
+    routes = _apply_domain_access(routes, ours)
     return TableParts(routes, tuple(builder.problems), tuple(sorted(builder.aliases.items())))
+
+
+def _apply_domain_access(
+    routes: tuple[Route, ...], ours: Sequence[AdmittedIngress]
+) -> tuple[Route, ...]:
+    """MSE's `domain-*-source-range`: the oldest Ingress that sets them for a host gives them
+    to every route of that host, under each route's own lists."""
+    by_host: dict[str, IpRules] = {}
+    for admitted in ours:
+        access = admitted.config.access
+        if access is None or access.domain is None or admitted.is_canary:
+            continue
+        for rule in admitted.source.rules:
+            if rule.host:
+                by_host.setdefault(rule.host, access.domain)
+    if not by_host:
+        return routes
+    return tuple(
+        replace(route, access=(route.access or IpRules()).over(by_host[route.host]))
+        if route.host in by_host
+        else route
+        for route in routes
+    )
 
 
 def _mark_tls_hosts(routes: tuple[Route, ...], declared: frozenset[str]) -> tuple[Route, ...]:
@@ -216,6 +241,7 @@ class _TableBuilder:
             limits=admitted.config.ratelimit,
             mirror=_mirror(admitted),
             connections=admitted.config.connections,
+            access=admitted.config.access.route if admitted.config.access else None,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

@@ -30,6 +30,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from gateway.proxy import policies
 from gateway.proxy.affinity import set_cookie
 from gateway.proxy.errors import (
     InvalidResponse,
@@ -38,7 +39,6 @@ from gateway.proxy.errors import (
     UpstreamTimeout,
 )
 from gateway.proxy.mirror import copy_request
-from gateway.proxy.policies import HSTS_REPLACES, hsts_header, https_redirect
 from gateway.proxy.request import (
     RequestHead,
     client_address,
@@ -175,9 +175,11 @@ class Exchange:
             return 503  # no snapshot is live yet
         head, peer = self.head, self.down.peer
         if peer.scheme == "https":
-            self.added_headers = hsts_header(self.config, snapshot.tls, head.host)
+            self.added_headers = policies.hsts_header(self.config, snapshot.tls, head.host)
             if self.added_headers:
-                self.replaced = HSTS_REPLACES
+                self.replaced = policies.HSTS_REPLACES
+        if policies.blocked(head, peer, self.config):
+            return 403
         route = snapshot.matcher.match(head.host, head.path, head)
         if route is None:
             return 404
@@ -192,17 +194,18 @@ class Exchange:
                 status, self.location = answer
                 return status
         if peer.scheme == "http":
-            self.location = https_redirect(route, head, peer, self.config)
+            self.location = policies.https_redirect(route, head, peer, self.config)
             if self.location is not None:
                 return self.config.http_redirect_code
         if route.limits is not None:
-            client = client_address(head, self.down.peer, self.config)[0]
-            refusal, self.slot = self.down.server.limiter.admit(
-                route, client, self.loop.time(), self.config
-            )
+            client = client_address(head, peer, self.config)[0]
+            limiter = self.down.server.limiter
+            refusal, self.slot = limiter.admit(route, client, self.loop.time(), self.config)
             if refusal is not None:
                 self.page = refusal.page
                 return refusal.status
+        if policies.access_denied(route, head, peer, self.config):
+            return 403
         self.target, self.endpoints = self.down.server.chooser.backend_for(route, snapshot, head)
         if not self.endpoints:
             return 503
@@ -214,7 +217,7 @@ class Exchange:
             head, self.down.peer, self.config, path, route.headers
         )
         if route.mirror is not None:
-            copies, peer = self.down.server.mirrors, self.down.peer
+            copies = self.down.server.mirrors
             self.mirror = copy_request(copies, route, snapshot, head, peer, path, self.body)
         return 0
 

@@ -1,9 +1,11 @@
 """Security policies applied before a request reaches a pod, in ingress-nginx's phase order.
 
-After the route's own redirects (`routing.redirect`), a plain-HTTP request may be sent to
-HTTPS (`ssl-redirect`, `force-ssl-redirect`: ingress-nginx's Lua rewrite phase). HTTPS
-responses on hosts with their own certificate carry `Strict-Transport-Security` (its header
-filter), on the gateway's own answers too.
+The ConfigMap's `block-cidrs` refuses a client before anything else (an http-level `deny` in
+ingress-nginx). After the route's own redirects (`routing.redirect`), a plain-HTTP request may
+be sent to HTTPS (`ssl-redirect`, `force-ssl-redirect`: ingress-nginx's Lua rewrite phase).
+After the rate limits (nginx's preaccess phase) come the IP allow and deny lists (its access
+phase). HTTPS responses on hosts with their own certificate carry `Strict-Transport-Security`
+(its header filter), on the gateway's own answers too.
 
 The scheme a redirect decision looks at is the one the client used: the connection's, or the
 `X-Forwarded-Proto` a trusted proxy sent (`use-forwarded-headers`), so a gateway behind a TLS
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.proxy.request import Peer, RequestHead, client_address, header_value
+from gateway.proxy.request import Peer, RequestHead, client_address, header_value, in_networks
 
 if TYPE_CHECKING:
     from routing.globals import GlobalConfig
@@ -71,3 +73,31 @@ def hsts_header(config: GlobalConfig, tls: TlsTable, host: str) -> bytes:
     if config.hsts_preload:
         value += "; preload"
     return f"Strict-Transport-Security: {value}\r\n".encode("latin-1")
+
+
+def blocked(head: RequestHead, peer: Peer, config: GlobalConfig) -> bool:
+    """Whether the ConfigMap's `block-cidrs` refuses this client (403 for every request)."""
+    return bool(config.block_cidrs) and in_networks(
+        client_address(head, peer, config)[0], config.block_cidrs
+    )
+
+
+def access_denied(route: Route, head: RequestHead, peer: Peer, config: GlobalConfig) -> bool:
+    """Whether the route's allow and deny lists, or the ConfigMap's, refuse this client (403).
+
+    Deny wins; with an allow list, only what it allows passes (nginx's `deny`, `allow`,
+    `deny all`). The client is the peer, or the forwarded address a trusted proxy gave.
+    """
+    rules = route.access
+    allow = rules.allow if rules is not None and rules.allow is not None else None
+    deny = rules.deny if rules is not None and rules.deny is not None else None
+    if allow is None:
+        allow = config.whitelist_source_range or None
+    if deny is None:
+        deny = config.denylist_source_range or None
+    if allow is None and deny is None:
+        return False
+    client = client_address(head, peer, config)[0]
+    if deny is not None and in_networks(client, deny):
+        return True
+    return allow is not None and not in_networks(client, allow)
