@@ -73,9 +73,10 @@ class Exchange:
 
     budget: TryBudget | None = None
     """The tries of the current `_forward`: conditions, count and time left."""
+    set_cookie = b""
+    """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
     added_headers = b""
-    """Header lines the gateway adds to the response, whoever writes it: HSTS, and the
-    `Set-Cookie` of a new sticky session (pod responses only)."""
+    """Header lines the gateway adds to every answer, its own too (HSTS)."""
     replaced: frozenset[bytes] = frozenset()
     """Names of the pod's response headers that `added_headers` replace."""
     slot: Slot | None = None
@@ -256,8 +257,7 @@ class Exchange:
             if endpoint is None:
                 break
             if session is not None:
-                cookie = set_cookie(*session, self.route, self.head, self.down.peer)
-                self.added_headers += cookie
+                self.set_cookie = set_cookie(*session, self.route, self.head, self.down.peer)
             tried.add(endpoint)
             chooser.started(endpoint)
             try:
@@ -445,7 +445,7 @@ class Exchange:
         head, self.rechunk, self.close_delimited, ends_by_close = response_head(
             status, reason, headers, self.head, policy, self.replaced
         )
-        head += self.added_headers
+        head += self.added_headers + self.set_cookie
         if ends_by_close or not self.body.complete:
             self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
         if not self.down.keeps_alive(self):

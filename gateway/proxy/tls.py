@@ -59,20 +59,22 @@ class TlsTerminator:
         self._by_digest: dict[str, ssl.SSLContext] = {}
         self._by_name: dict[str, ssl.SSLContext] = {}
         self._default = self._fallback
-        self.load_errors = 0
+        self._digest = ""
 
     def update(self, snapshot: Snapshot) -> None:
         """Build contexts for the certificates `snapshot` serves; reuse the unchanged ones."""
         table = snapshot.tls
+        if table.digest == self._digest:
+            return  # most swaps change endpoints, not certificates
         built: dict[str, ssl.SSLContext] = {}
         by_name: dict[str, ssl.SSLContext] = {}
         for name, cert in table.hosts.items():
-            context = self._context(cert.pair, built, f"{cert.namespace}/{cert.name}")
             # A certificate OpenSSL refuses (rare: it parsed when its Secret was read)
             # leaves the name on the context it had.
-            fallback = self._by_name.get(name)
-            if context is not None or fallback is not None:
-                by_name[name] = context or fallback  # type: ignore[assignment]
+            secret = f"{cert.namespace}/{cert.name}"
+            context = self._context(cert.pair, built, secret) or self._by_name.get(name)
+            if context is not None:
+                by_name[name] = context
         default = self._fallback
         if table.default is not None:
             ref = f"{table.default.namespace}/{table.default.name}"
@@ -80,6 +82,7 @@ class TlsTerminator:
         self._by_digest = built
         self._by_name = by_name
         self._default = default
+        self._digest = table.digest
 
     def _context(
         self, pair: KeyPair, built: dict[str, ssl.SSLContext], secret: str
@@ -89,7 +92,6 @@ class TlsTerminator:
             try:
                 context = _server_context(pair)
             except (ssl.SSLError, OSError) as err:
-                self.load_errors += 1
                 logger.error("Secret %s: the certificate could not be loaded: %s", secret, err)
                 return None
         built[pair.digest] = context
