@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from annotations._fields import Field, find, is_set, optional_value, typed_value, value_of
 from annotations._validators import count, on_off, service_reference, text
 from annotations.errors import AnnotationError
-from annotations.redirect import UrlTemplate, template
+from annotations.redirect import DEFAULT_PORTS, UrlTemplate, template
 
 _AUTHORITY = re.compile(r"(https?)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ def _url(raw: str) -> MirrorUrl:
     if found is None:
         raise ValueError(f"{value!r} is not an http:// or https:// URL with a host name")
     scheme, host, port = found.group(1), found.group(2).strip("[]"), found.group(3)
-    number = int(port) if port else _DEFAULT_PORTS[scheme]
+    number = int(port) if port else DEFAULT_PORTS[scheme]
     if not 0 < number < 65536:
         raise ValueError(f"{value!r}: port {port} is out of range")
     rest = value[found.end() :]

@@ -37,6 +37,8 @@ VARIABLES = frozenset(
         "is_args",
     }
 )
+DEFAULT_PORTS = {"http": 80, "https": 443}
+"""The port a URL of each scheme means when it names none."""
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 

@@ -31,7 +31,7 @@ and only step 7 runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
@@ -58,7 +58,7 @@ from routing.model import (
 )
 from routing.problems import Problem
 from routing.references import global_configmap
-from routing.sources import ConfigMap, IngressClass
+from routing.sources import ConfigMap, IngressClass, Secret
 from routing.state import ClusterState
 from routing.table import build_table, ingress_order
 from routing.tls import build_tls
@@ -172,25 +172,35 @@ def compile_snapshot(
     settings: CompileSettings | None = None,
     previous: Snapshot | None = None,
 ) -> Snapshot:
-    """Compile a whole snapshot, reusing `previous`'s route table when its inputs are equal."""
+    """Compile a whole snapshot, reusing `previous`'s route table and certificate table when
+    their inputs are equal (endpoint-only changes rebuild neither)."""
     settings = settings or CompileSettings()
     config, config_problems = _global_config(state, settings, previous)
     custom = _custom_header_configmaps(state)
     host_wide = config.host_wide_regex
-    inputs = (state.ingresses, state.ingress_classes, settings, custom, host_wide)
-    if previous is not None and previous.inputs == inputs:
+    route_inputs = (state.ingresses, state.ingress_classes, settings, custom, host_wide)
+    last = previous.inputs if previous is not None else None
+    if not isinstance(last, _Inputs):
+        last = None
+    if previous is not None and last is not None and last.routes == route_inputs:
         table, matcher = previous.table, previous.matcher
     else:
         table, matcher = compile_routes(
             state.ingresses, state.ingress_classes, settings, custom, host_wide
         )
     endpoints, endpoint_problems = _resolve(state, table.routes)
-    served = ingress_order(
-        a
-        for a in state.ingresses
-        if (a.source.meta.namespace, a.source.meta.name) in table.ingresses
-    )
-    tls, secret_problems = build_tls(served, state.secrets, settings.default_certificate)
+    inputs = _Inputs(route_inputs, table, state.secrets, settings.default_certificate)
+    if previous is not None and last is not None and last.same_certificates(inputs):
+        tls, secret_problems = previous.tls, last.tls_problems
+    else:
+        served = ingress_order(
+            a
+            for a in state.ingresses
+            if (a.source.meta.namespace, a.source.meta.name) in table.ingresses
+        )
+        tls, problems_found = build_tls(served, state.secrets, settings.default_certificate)
+        secret_problems = tuple(problems_found)
+    inputs = replace(inputs, tls_problems=secret_problems)
     problems = tuple(
         sorted(
             {
@@ -210,6 +220,26 @@ def compile_snapshot(
         tls.digest,
     )
     return Snapshot(table, matcher, endpoints, config, problems, digest, tls, inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What a snapshot was compiled from, so that the next compile can reuse its parts."""
+
+    routes: tuple[object, ...]
+    table: RouteTable
+    secrets: tuple[Secret, ...]
+    default_certificate: tuple[str, str] | None
+    tls_problems: tuple[Problem, ...] = ()
+
+    def same_certificates(self, new: _Inputs) -> bool:
+        """Whether `new` would build the same certificate table (same served Ingresses in the
+        very same route table, same Secrets)."""
+        return (
+            self.table is new.table
+            and self.default_certificate == new.default_certificate
+            and self.secrets == new.secrets
+        )
 
 
 def _custom_header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from annotations.redirect import Redirects
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+from annotations.redirect import DEFAULT_PORTS, Redirects
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +47,7 @@ class RequestLine:
         `use-port-in-redirects` the host name and the port the request arrived on."""
         if not use_port:
             return self.http_host or self.host
-        if _DEFAULT_PORTS.get(self.scheme) == self.server_port:
+        if DEFAULT_PORTS.get(self.scheme) == self.server_port:
             return self.host
         return f"{self.host}:{self.server_port}"
 

@@ -65,31 +65,30 @@ def build_tls(
             if not tls.secret_name:
                 continue
             secret = by_key.get((namespace, tls.secret_name))
-            reason = _unusable(secret, f"{namespace}/{tls.secret_name}")
-            if reason or secret is None or secret.key_pair is None:
+            pair = secret.key_pair if secret is not None else None
+            if pair is None:
                 problems.append(
                     Problem(
                         "Ingress",
                         namespace,
                         name,
                         f"spec.tls[{i}].secretName",
-                        reason,
+                        _unusable(secret, f"{namespace}/{tls.secret_name}"),
                         "warning",
                         "MissingSecret",
                     )
                 )
                 continue
-            pair = secret.key_pair
             names = tls.hosts or tuple(h for h in rule_hosts if pair.covers(h))
             for host in names:
                 hosts.setdefault(host.lower(), HostCertificate(namespace, tls.secret_name, pair))
     default = None
     if default_certificate is not None:
         secret = by_key.get(default_certificate)
-        reason = _unusable(secret, "/".join(default_certificate))
         if secret is not None and secret.key_pair is not None:
             default = HostCertificate(*default_certificate, secret.key_pair)
         else:
+            reason = _unusable(secret, "/".join(default_certificate))
             problems.append(
                 Problem(
                     "Secret",
@@ -124,11 +123,10 @@ def is_declared(declared: frozenset[str], host: str) -> bool:
 
 
 def _unusable(secret: Secret | None, name: str) -> str:
+    """Why a Secret cannot serve as a certificate (it is missing or has no key pair)."""
     if secret is None:
         return f"Secret {name} does not exist"
-    if secret.key_pair is None:
-        return f"Secret {name} has no tls.crt and tls.key"
-    return ""
+    return f"Secret {name} has no tls.crt and tls.key"
 
 
 def _digest(hosts: Mapping[str, HostCertificate], default: HostCertificate | None) -> str:

@@ -175,11 +175,12 @@ class Exchange:
         if snapshot is None:
             return 503  # no snapshot is live yet
         head, peer = self.head, self.down.peer
+        self.client_ip, trusted = client = client_address(head, peer, self.config)
         if peer.scheme == "https":
             self.added_headers = policies.hsts_header(self.config, snapshot.tls, head.host)
             if self.added_headers:
                 self.replaced = policies.HSTS_REPLACES
-        if policies.blocked(head, peer, self.config):
+        if policies.blocked(self.client_ip, self.config):
             return 403
         route = snapshot.matcher.match(head.host, head.path, head)
         if route is None:
@@ -195,17 +196,16 @@ class Exchange:
                 status, self.location = answer
                 return status
         if peer.scheme == "http":
-            self.location = policies.https_redirect(route, head, peer, self.config)
+            self.location = policies.https_redirect(route, head, peer, trusted, self.config)
             if self.location is not None:
                 return self.config.http_redirect_code
         if route.limits is not None:
-            client = client_address(head, peer, self.config)[0]
-            limiter = self.down.server.limiter
-            refusal, self.slot = limiter.admit(route, client, self.loop.time(), self.config)
+            limiter, now = self.down.server.limiter, self.loop.time()
+            refusal, self.slot = limiter.admit(route, self.client_ip, now, self.config)
             if refusal is not None:
                 self.page = refusal.page
                 return refusal.status
-        if policies.access_denied(route, head, peer, self.config):
+        if policies.access_denied(route, self.client_ip, self.config):
             return 403
         self.target, self.endpoints = self.down.server.chooser.backend_for(route, snapshot, head)
         if not self.endpoints:
@@ -214,12 +214,10 @@ class Exchange:
             self.error_codes = route.error_codes
         self.timeouts = route.timeouts
         path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
-        self._upstream_head, self.client_ip = upstream_head(
-            head, self.down.peer, self.config, path, route.headers
-        )
+        self._upstream_head = upstream_head(head, peer, client, self.config, path, route.headers)
         if route.mirror is not None:
-            copies = self.down.server.mirrors
-            self.mirror = copy_request(copies, route, snapshot, head, peer, path, self.body)
+            copies, body = self.down.server.mirrors, self.body
+            self.mirror = copy_request(copies, route, snapshot, head, peer, client, path, body)
         return 0
 
     async def _proxy(self) -> None:

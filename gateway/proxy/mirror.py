@@ -30,7 +30,7 @@ import httptools
 from gateway.proxy.request import request_line, target_of, upstream_head
 
 if TYPE_CHECKING:
-    from gateway.proxy.request import Peer, RequestHead
+    from gateway.proxy.request import Client, Peer, RequestHead
     from gateway.proxy.request_body import RequestBody
     from routing.globals import GlobalConfig
     from routing.model import Route, Snapshot
@@ -60,6 +60,7 @@ def copy_request(
     snapshot: Snapshot,
     head: RequestHead,
     peer: Peer,
+    client: Client,
     path: str | None,
     body: RequestBody,
 ) -> MirrorCopy | None:
@@ -94,8 +95,8 @@ def copy_request(
         host = mirror.host or _shadow(head, route)
         target = target_of(head, path)
     config = snapshot.config
-    copy_head, _ = upstream_head(
-        head, peer, config, path, route.headers,
+    copy_head = upstream_head(
+        head, peer, client, config, path, route.headers,
         copy=(target, host.encode("latin-1"), mirror.request_body),
     )  # fmt: skip
     return mirrors.start(

@@ -14,9 +14,10 @@ load balancer does not redirect requests that were HTTPS at the edge (higress#29
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
-from gateway.proxy.request import Peer, RequestHead, client_address, header_value, in_networks
+from gateway.proxy.request import Peer, RequestHead, header_value, in_networks
 
 if TYPE_CHECKING:
     from routing.globals import GlobalConfig
@@ -24,16 +25,19 @@ if TYPE_CHECKING:
     from routing.tls import TlsTable
 
 
-def client_scheme(head: RequestHead, peer: Peer, config: GlobalConfig) -> str:
-    """`http` or `https` as the client used it (nginx's `$pass_access_scheme`)."""
-    if config.use_forwarded_headers and client_address(head, peer, config)[1]:
+def client_scheme(head: RequestHead, peer: Peer, trusted: bool) -> str:
+    """`http` or `https` as the client used it (nginx's `$pass_access_scheme`): a trusted
+    proxy's `X-Forwarded-Proto`, else the connection's."""
+    if trusted:
         forwarded = header_value(head, b"x-forwarded-proto")
         if forwarded:
             return forwarded.decode("latin-1").strip().lower()
     return peer.scheme
 
 
-def https_redirect(route: Route, head: RequestHead, peer: Peer, config: GlobalConfig) -> str | None:
+def https_redirect(
+    route: Route, head: RequestHead, peer: Peer, trusted: bool, config: GlobalConfig
+) -> str | None:
     """`Location` when this plain-HTTP request must go to HTTPS, else None.
 
     As ingress-nginx: `https://` + the host without its port + the request URI, whose
@@ -50,7 +54,7 @@ def https_redirect(route: Route, head: RequestHead, peer: Peer, config: GlobalCo
             preserve = redirects.preserve_trailing_slash
     if not (force or (redirect and route.tls)):
         return None
-    if client_scheme(head, peer, config) != "http":
+    if client_scheme(head, peer, trusted) != "http":
         return None
     uri = f"{head.raw_path}?{head.query_string}" if head.query_string else head.raw_path
     if not preserve and uri.endswith("/"):
@@ -67,22 +71,26 @@ def hsts_header(config: GlobalConfig, tls: TlsTable, host: str) -> bytes:
     host is served by the default certificate: announcing HSTS for it would lock clients out)."""
     if not config.hsts or tls.lookup(host) is None:
         return b""
-    value = f"max-age={config.hsts_max_age}"
-    if config.hsts_include_subdomains:
+    return _hsts_line(config.hsts_max_age, config.hsts_include_subdomains, config.hsts_preload)
+
+
+@functools.lru_cache(maxsize=8)
+def _hsts_line(max_age: int, include_subdomains: bool, preload: bool) -> bytes:
+    """Made once per setting, not per response."""
+    value = f"max-age={max_age}"
+    if include_subdomains:
         value += "; includeSubDomains"
-    if config.hsts_preload:
+    if preload:
         value += "; preload"
     return f"Strict-Transport-Security: {value}\r\n".encode("latin-1")
 
 
-def blocked(head: RequestHead, peer: Peer, config: GlobalConfig) -> bool:
+def blocked(client_ip: str, config: GlobalConfig) -> bool:
     """Whether the ConfigMap's `block-cidrs` refuses this client (403 for every request)."""
-    return bool(config.block_cidrs) and in_networks(
-        client_address(head, peer, config)[0], config.block_cidrs
-    )
+    return bool(config.block_cidrs) and in_networks(client_ip, config.block_cidrs)
 
 
-def access_denied(route: Route, head: RequestHead, peer: Peer, config: GlobalConfig) -> bool:
+def access_denied(route: Route, client_ip: str, config: GlobalConfig) -> bool:
     """Whether the route's allow and deny lists, or the ConfigMap's, refuse this client (403).
 
     Deny wins; with an allow list, only what it allows passes (nginx's `deny`, `allow`,
@@ -97,7 +105,6 @@ def access_denied(route: Route, head: RequestHead, peer: Peer, config: GlobalCon
         deny = config.denylist_source_range or None
     if allow is None and deny is None:
         return False
-    client = client_address(head, peer, config)[0]
-    if deny is not None and in_networks(client, deny):
+    if deny is not None and in_networks(client_ip, deny):
         return True
-    return allow is not None and not in_networks(client, allow)
+    return allow is not None and not in_networks(client_ip, allow)

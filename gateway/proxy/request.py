@@ -274,8 +274,15 @@ def header_value(head: RequestHead, name: bytes) -> bytes | None:
     return None
 
 
-def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> tuple[str, bool]:
-    """(client IP, whether the peer is a trusted proxy) — nginx's realip with recursion."""
+Client = tuple[str, bool]
+"""The client's IP address and whether the peer is a trusted proxy (`client_address`)."""
+
+
+def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> Client:
+    """(client IP, whether the peer is a trusted proxy) — nginx's realip with recursion.
+
+    Computed once per request (`Exchange`): limits, access lists, redirects, the forwarded
+    headers and the access log all use this one answer."""
     if not config.use_forwarded_headers or not in_networks(peer.address, config.proxy_real_ip_cidr):
         return peer.address, False
     forwarded = header_value(head, b"x-forwarded-for")
@@ -294,19 +301,21 @@ def client_address(head: RequestHead, peer: Peer, config: GlobalConfig) -> tuple
 def upstream_head(
     head: RequestHead,
     peer: Peer,
+    client: Client,
     config: GlobalConfig,
     path: str | None,
     policy: HeaderPolicy | None = None,
     *,
     copy: tuple[str, bytes, bool] | None = None,
-) -> tuple[bytes, str]:
-    """The request head to send upstream and the client address (for logs).
+) -> bytes:
+    """The request head to send upstream.
 
-    `path` is the rewritten path when a rewrite applies (re-encoded here), else None; `policy`
-    is the route's header control. `copy` makes the head of a mirrored copy instead: (request
-    target, Host, whether the body goes too), closing its connection after the answer.
+    `client` is the request's `client_address`; `path` is the rewritten path when a rewrite
+    applies (re-encoded here), else None; `policy` is the route's header control. `copy` makes
+    the head of a mirrored copy instead: (request target, Host, whether the body goes too),
+    closing its connection after the answer.
     """
-    client, trusted = client_address(head, peer, config)
+    client_ip, trusted = client
     nominated = _nominated(head)
     if policy is not None:
         nominated = nominated | policy.request_drop
@@ -330,7 +339,7 @@ def upstream_head(
         if lower == b"x-request-id":
             continue
         out.append(name + b": " + value + b"\r\n")
-    forwarded_for = client
+    forwarded_for = client_ip
     if trusted and config.compute_full_forwarded_for and incoming.get(b"x-forwarded-for"):
         forwarded_for = f"{incoming[b'x-forwarded-for'].decode('latin-1')}, {peer.address}"
 
@@ -341,7 +350,7 @@ def upstream_head(
     out.append(
         (
             f"X-Request-ID: {head.request_id}\r\n"
-            f"X-Real-IP: {client}\r\n"
+            f"X-Real-IP: {client_ip}\r\n"
             f"X-Forwarded-For: {forwarded_for}\r\n"
             f"X-Forwarded-Host: {kept(b'x-forwarded-host', head.host_header.decode('latin-1'))}\r\n"
             f"X-Forwarded-Port: {kept(b'x-forwarded-port', str(peer.server_port))}\r\n"
@@ -359,7 +368,7 @@ def upstream_head(
     elif head.method in _BODY_METHODS or head.has_body:
         out.append(b"Content-Length: 0\r\n")
     out.append(b"\r\n")
-    return b"".join(out), client
+    return b"".join(out)
 
 
 # Set by the gateway on the request for a custom error page; client values are dropped.

@@ -132,3 +132,23 @@ async def test_an_invalid_list_keeps_the_last_accepted_lists(upstreams, gateway)
     assert await _status(gw, "11.0.0.1") == 403
     [problem] = [p for p in gw.gateway.holder.current.problems if p.severity == "error"]
     assert problem.field == f"metadata.annotations[{N}whitelist-source-range]"
+
+
+async def test_a_refused_request_is_logged_with_the_forwarded_client(upstreams, gateway) -> None:
+    up = await upstreams()
+    closed = _ingress("web", "/", {N + "whitelist-source-range": "10.0.0.0/8"})
+    gw = await gateway(_document(up.port, closed))
+    assert await _status(gw, "11.0.0.1") == 403
+    entry = gw.access_log()[-1]
+    assert (entry["status"], entry["remote_addr"]) == (403, "11.0.0.1")
+
+
+async def test_the_oldest_ingress_gives_its_host_the_domain_lists(upstreams, gateway) -> None:
+    up = await upstreams()
+    older = _ingress("older", "/a", {M + "domain-blacklist-source-range": "10.1.0.0/16"})
+    newer = _ingress("newer", "/b", {M + "domain-blacklist-source-range": "10.2.0.0/16"})
+    older["metadata"]["creationTimestamp"] = "2024-01-01T00:00:00Z"
+    newer["metadata"]["creationTimestamp"] = "2025-01-01T00:00:00Z"
+    gw = await gateway(_document(up.port, newer, older))
+    assert [await _status(gw, "10.1.0.1", p) for p in ("/a", "/b")] == [403, 403]
+    assert [await _status(gw, "10.2.0.1", p) for p in ("/a", "/b")] == [200, 200]

@@ -183,7 +183,8 @@ async def test_a_secret_that_does_not_parse_keeps_the_last_good_certificate(
     snapshot = gw.gateway.holder.current
     problems = [(p.name, p.field, p.severity) for p in snapshot.problems if p.kind == "Secret"]
     assert problems == [("shop", "data", "error"), ("shop", "metadata", "warning")]
-    assert "not the private key" in snapshot.problems[0].reason
+    [error] = [p for p in snapshot.problems if p.kind == "Secret" and p.severity == "error"]
+    assert "not the private key" in error.reason
 
 
 async def test_curl_and_openssl_clients(upstreams, gateway, tmp_path: Path) -> None:
