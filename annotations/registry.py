@@ -18,6 +18,7 @@ from annotations import (
     body,
     canary,
     connections,
+    cors,
     headers,
     hosts,
     matching,
@@ -56,6 +57,7 @@ GROUPS: tuple[Group, ...] = (
     _group("rewrite", rewrite),
     _group("matching", matching),
     _group("redirect", redirect),
+    _group("cors", cors),
     _group("headers", headers),
     _group("hosts", hosts),
     _group("balancing", balancing),
@@ -102,6 +104,7 @@ class IngressAnnotations:
     rewrite: rewrite.Rewrite | None = None
     matching: matching.Conditions | None = None
     redirect: redirect.Redirects | None = None
+    cors: cors.Cors | None = None
     headers: headers.HeaderControl | None = None
     hosts: hosts.HostsAndFallbacks | None = None
     balancing: balancing.Balancing | None = None

@@ -53,6 +53,8 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
         entry["rate_limits"] = _limits_entry(route.limits)
     if route.mirror is not None:
         entry["mirror"] = _mirror_entry(route.mirror, snapshot)
+    if route.cors is not None:
+        entry["cors"] = list(route.cors.origins)
     if route.access is not None:
         entry["access"] = {k: list(v) for k, v in asdict(route.access).items() if v is not None}
     if route.tls:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from annotations.body import BodyLimits
     from annotations.canary import Selector
     from annotations.connections import ConnectionPolicy
+    from annotations.cors import Cors
     from annotations.matching import Conditions
     from annotations.mirror import MirrorUrl
     from annotations.ratelimit import RateLimits
@@ -208,6 +209,8 @@ class Route:
     access: IpRules | None = None
     """Allow and deny lists of the Ingress, over those of its host (`annotations.access`);
     None: the ConfigMap's lists."""
+    cors: Cors | None = None
+    """`enable-cors`: CORS headers and preflight answers for allowed origins."""
     tls: bool = False
     """The host has TLS (a served Ingress names it in `spec.tls`): `ssl-redirect` applies."""
 

@@ -242,6 +242,7 @@ class _TableBuilder:
             mirror=_mirror(admitted),
             connections=admitted.config.connections,
             access=admitted.config.access.route if admitted.config.access else None,
+            cors=admitted.config.cors,
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

@@ -30,7 +30,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from gateway.proxy import policies
 from gateway.proxy.affinity import set_cookie
 from gateway.proxy.errors import (
     InvalidResponse,
@@ -38,22 +37,14 @@ from gateway.proxy.errors import (
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.mirror import copy_request
-from gateway.proxy.request import (
-    RequestHead,
-    client_address,
-    error_page_head,
-    request_line,
-    upstream_head,
-)
+from gateway.proxy.phases import admit, prepare
+from gateway.proxy.request import Client, RequestHead, error_page_head
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.retries import StatusRetried, TryBudget
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend
-from routing.redirect import redirect_for
-from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
     from annotations.timeouts import Timeouts
@@ -110,11 +101,14 @@ class Exchange:
         """The route's own timeouts, over the global ones."""
         self.endpoints: tuple[Endpoint, ...] = ()
         self.client_ip = down.peer.address
+        self.client: Client = (self.client_ip, False)
+        """The client's address and whether the peer is a trusted proxy (`client_address`)."""
         self.body = RequestBody(head.has_body)
         self.sending = False
         """True while a try's connection takes the request body as it arrives."""
         self.continue_sent = False
-        self._upstream_head = b""
+        self.forward_head = b""
+        """The request head as it goes upstream (`gateway.proxy.phases.prepare`)."""
         # upstream try
         self.upstream: UpstreamConnection | None = None
         self.upstream_addr = ""
@@ -143,7 +137,7 @@ class Exchange:
         try:
             if self.response_started:
                 return  # answered before the task ran (a body over the limit in the first read)
-            status = self.early or self._rejected or self._route_request()
+            status = self.early or self._rejected or admit(self) or prepare(self)
             if status:
                 self.respond_error(status)
             elif self.timeouts is not None and self.timeouts.total:
@@ -169,56 +163,6 @@ class Exchange:
                 self.mirror.abandon()
             self.finished = True
             self.down.exchange_finished(self)
-
-    def _route_request(self) -> int:
-        snapshot = self.snapshot
-        if snapshot is None:
-            return 503  # no snapshot is live yet
-        head, peer = self.head, self.down.peer
-        self.client_ip, trusted = client = client_address(head, peer, self.config)
-        if peer.scheme == "https":
-            self.added_headers = policies.hsts_header(self.config, snapshot.tls, head.host)
-            if self.added_headers:
-                self.replaced = policies.HSTS_REPLACES
-        if policies.blocked(self.client_ip, self.config):
-            return 403
-        route = snapshot.matcher.match(head.host, head.path, head)
-        if route is None:
-            return 404
-        self.route = self.target = route
-        if self.body.apply_limits(route.body, self.config, head.content_length):
-            return 413
-        if route.redirects is not None:
-            answer = redirect_for(
-                route.redirects, request_line(head, self.down.peer), self.config.http_redirect_code
-            )
-            if answer is not None:
-                status, self.location = answer
-                return status
-        if peer.scheme == "http":
-            self.location = policies.https_redirect(route, head, peer, trusted, self.config)
-            if self.location is not None:
-                return self.config.http_redirect_code
-        if route.limits is not None:
-            limiter, now = self.down.server.limiter, self.loop.time()
-            refusal, self.slot = limiter.admit(route, self.client_ip, now, self.config)
-            if refusal is not None:
-                self.page = refusal.page
-                return refusal.status
-        if policies.access_denied(route, self.client_ip, self.config):
-            return 403
-        self.target, self.endpoints = self.down.server.chooser.backend_for(route, snapshot, head)
-        if not self.endpoints:
-            return 503
-        if self.target is not route.fallback:
-            self.error_codes = route.error_codes
-        self.timeouts = route.timeouts
-        path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
-        self._upstream_head = upstream_head(head, peer, client, self.config, path, route.headers)
-        if route.mirror is not None:
-            copies, body = self.down.server.mirrors, self.body
-            self.mirror = copy_request(copies, route, snapshot, head, peer, client, path, body)
-        return 0
 
     async def _proxy(self) -> None:
         """Forward to the route's pods, then fetch an error page if one was asked for."""
@@ -287,7 +231,7 @@ class Exchange:
         if fallback is None or not endpoints:
             self.respond_error(self.intercepted)
             return
-        self._upstream_head = error_page_head(
+        self.forward_head = error_page_head(
             self.head, self.client_ip, self.intercepted, route.namespace, route.ingress,
             answered.service, answered.port,
         )  # fmt: skip
@@ -337,7 +281,7 @@ class Exchange:
         self.upstream_started = now
         self._got_response_byte = False
         self._waiter = self.loop.create_future()
-        conn.send(self._upstream_head + self.body.replay())
+        conn.send(self.forward_head + self.body.replay())
         self.sending = True
         if not self.body.complete:
             if self.head.expect_continue and not self.continue_sent:

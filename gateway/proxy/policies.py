@@ -7,6 +7,10 @@ After the rate limits (nginx's preaccess phase) come the IP allow and deny lists
 phase). HTTPS responses on hosts with their own certificate carry `Strict-Transport-Security`
 (its header filter), on the gateway's own answers too.
 
+CORS (`enable-cors`) adds its headers to every answer after the route match, the gateway's
+own included (ingress-nginx sets them with `more_set_headers`, which applies to every status),
+and answers an allowed origin's `OPTIONS` itself, in the rewrite phase before the redirects.
+
 The scheme a redirect decision looks at is the one the client used: the connection's, or the
 `X-Forwarded-Proto` a trusted proxy sent (`use-forwarded-headers`), so a gateway behind a TLS
 load balancer does not redirect requests that were HTTPS at the edge (higress#2905).
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING
 from gateway.proxy.request import Peer, RequestHead, header_value, in_networks
 
 if TYPE_CHECKING:
+    from annotations.cors import Cors
     from routing.globals import GlobalConfig
     from routing.model import Route
     from routing.tls import TlsTable
@@ -108,3 +113,34 @@ def access_denied(route: Route, client_ip: str, config: GlobalConfig) -> bool:
     if deny is not None and in_networks(client_ip, deny):
         return True
     return allow is not None and not in_networks(client_ip, allow)
+
+
+CORS_REPLACES = frozenset(
+    {
+        b"access-control-allow-origin",
+        b"access-control-allow-credentials",
+        b"access-control-allow-methods",
+        b"access-control-allow-headers",
+        b"access-control-expose-headers",
+        b"access-control-max-age",
+    }
+)
+"""The pod's CORS headers give way to the gateway's when the origin is allowed (nginx's
+`more_set_headers` replaces them)."""
+CORS_AND_HSTS = CORS_REPLACES | HSTS_REPLACES
+_ANY_ORIGIN = b"Access-Control-Allow-Origin: *\r\n"
+_VARY_ORIGIN = b"Vary: Origin\r\n"
+
+
+def cors_headers(cors: Cors, head: RequestHead) -> tuple[bytes, bool]:
+    """(header lines for every answer to this request, whether its origin is allowed).
+
+    With an origin list the answer depends on `Origin`, so `Vary: Origin` is always sent and
+    the allowed origin is echoed; with `*` every request is allowed and gets the literal `*`.
+    """
+    if cors.allowed is None:
+        return _ANY_ORIGIN + cors.lines, True
+    origin = header_value(head, b"origin")
+    if origin is None or not cors.allows(origin.decode("latin-1")):
+        return _VARY_ORIGIN, False
+    return b"Access-Control-Allow-Origin: " + origin + b"\r\n" + cors.lines + _VARY_ORIGIN, True

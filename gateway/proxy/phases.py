@@ -1,0 +1,94 @@
+"""What happens to a request between its complete head and its first try, in nginx's order.
+
+`admit` finds the route and applies the policies that may answer the request without a pod,
+in the order of nginx's phases as ingress-nginx configures them: `block-cidrs` (http level),
+the route match and `proxy-body-size` (find-config), the CORS preflight and the route's
+redirects (its location's rewrite directives), the HTTPS redirect (its Lua rewrite handler),
+the rate limits (preaccess) and the IP lists (access). `prepare` then picks the backend and
+builds what goes upstream. Each returns a status for the gateway to answer, or 0 to go on.
+
+These are the exchange's own steps, kept here so that `gateway.proxy.exchange` stays about
+moving bytes; they read and set the exchange's request-scoped fields.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gateway.proxy import policies
+from gateway.proxy.mirror import copy_request
+from gateway.proxy.request import client_address, request_line, upstream_head
+from routing.redirect import redirect_for
+from routing.rewrite import rewrite_path
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Exchange
+
+PREFLIGHT_PAGE = ("text/plain charset=UTF-8", b"")
+"""The answer to a CORS preflight: 204 with an empty text body (ingress-nginx's)."""
+
+
+def admit(ex: Exchange) -> int:
+    """Route the request and apply every policy that may answer it without a pod."""
+    snapshot = ex.snapshot
+    if snapshot is None:
+        return 503  # no snapshot is live yet
+    head, peer, config = ex.head, ex.down.peer, ex.config
+    ex.client_ip, trusted = ex.client = client_address(head, peer, config)
+    if peer.scheme == "https":
+        ex.added_headers = policies.hsts_header(config, snapshot.tls, head.host)
+        if ex.added_headers:
+            ex.replaced = policies.HSTS_REPLACES
+    if policies.blocked(ex.client_ip, config):
+        return 403
+    route = snapshot.matcher.match(head.host, head.path, head)
+    if route is None:
+        return 404
+    ex.route = ex.target = route
+    if ex.body.apply_limits(route.body, config, head.content_length):
+        return 413
+    if route.cors is not None:
+        lines, allowed = policies.cors_headers(route.cors, head)
+        ex.added_headers += lines
+        if allowed:
+            ex.replaced = policies.CORS_AND_HSTS if ex.replaced else policies.CORS_REPLACES
+            if head.method == "OPTIONS":
+                ex.page = PREFLIGHT_PAGE
+                return 204
+    if route.redirects is not None:
+        answer = redirect_for(route.redirects, request_line(head, peer), config.http_redirect_code)
+        if answer is not None:
+            status, ex.location = answer
+            return status
+    if peer.scheme == "http":
+        ex.location = policies.https_redirect(route, head, peer, trusted, config)
+        if ex.location is not None:
+            return config.http_redirect_code
+    if route.limits is not None:
+        limiter, now = ex.down.server.limiter, ex.loop.time()
+        refusal, ex.slot = limiter.admit(route, ex.client_ip, now, config)
+        if refusal is not None:
+            ex.page = refusal.page
+            return refusal.status
+    if policies.access_denied(route, ex.client_ip, config):
+        return 403
+    return 0
+
+
+def prepare(ex: Exchange) -> int:
+    """Choose the backend that serves the admitted request and build its upstream head."""
+    route, snapshot, head = ex.route, ex.snapshot, ex.head
+    assert route is not None and snapshot is not None
+    ex.target, ex.endpoints = ex.down.server.chooser.backend_for(route, snapshot, head)
+    if not ex.endpoints:
+        return 503
+    if ex.target is not route.fallback:
+        ex.error_codes = route.error_codes
+    ex.timeouts = route.timeouts
+    path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
+    peer = ex.down.peer
+    ex.forward_head = upstream_head(head, peer, ex.client, ex.config, path, route.headers)
+    if route.mirror is not None:
+        copies = ex.down.server.mirrors
+        ex.mirror = copy_request(copies, route, snapshot, head, peer, ex.client, path, ex.body)
+    return 0
