@@ -14,6 +14,7 @@ from types import ModuleType
 from annotations import (
     access,
     affinity,
+    auth,
     balancing,
     body,
     canary,
@@ -69,6 +70,7 @@ GROUPS: tuple[Group, ...] = (
     _group("mirror", mirror),
     _group("connections", connections),
     _group("access", access),
+    _group("auth", auth),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -116,6 +118,7 @@ class IngressAnnotations:
     mirror: mirror.Mirror | None = None
     connections: connections.ConnectionPolicy | None = None
     access: access.AccessControl | None = None
+    auth: auth.Authentication | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

@@ -88,12 +88,14 @@ def compile_routes(
     settings: CompileSettings,
     configmaps: Sequence[ConfigMap] = (),
     host_wide_regex: bool = False,
+    secrets: Sequence[Secret] = (),
 ) -> tuple[RouteTable, Matcher]:
-    """Steps 1-6: the route table and its matcher (`configmaps` for `custom-headers`;
+    """Steps 1-6: the route table and its matcher (`configmaps` for `custom-headers`,
+    `secrets` for `auth-secret`;
     `host_wide_regex` from the global setting of that name)."""
     selector = ClassSelector(classes, settings.classes)
     ours = ingress_order(a for a in ingresses if selector.is_ours(a.source))
-    parts = build_table(ours, configmaps, host_wide_regex)
+    parts = build_table(ours, configmaps, host_wide_regex, secrets)
     served = frozenset((a.source.meta.namespace, a.source.meta.name) for a in ours)
     digest = snapshot_digest(
         routes_digest(parts.routes),
@@ -177,8 +179,9 @@ def compile_snapshot(
     settings = settings or CompileSettings()
     config, config_problems = _global_config(state, settings, previous)
     custom = _custom_header_configmaps(state)
+    users = _auth_secrets(state)
     host_wide = config.host_wide_regex
-    route_inputs = (state.ingresses, state.ingress_classes, settings, custom, host_wide)
+    route_inputs = (state.ingresses, state.ingress_classes, settings, custom, host_wide, users)
     last = previous.inputs if previous is not None else None
     if not isinstance(last, _Inputs):
         last = None
@@ -186,7 +189,7 @@ def compile_snapshot(
         table, matcher = previous.table, previous.matcher
     else:
         table, matcher = compile_routes(
-            state.ingresses, state.ingress_classes, settings, custom, host_wide
+            state.ingresses, state.ingress_classes, settings, custom, host_wide, users
         )
     endpoints, endpoint_problems = _resolve(state, table.routes)
     inputs = _Inputs(route_inputs, table, state.secrets, settings.default_certificate)
@@ -254,6 +257,20 @@ def _custom_header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
     if not named:
         return ()
     return tuple(c for c in state.configmaps if (c.meta.namespace, c.meta.name) in named)
+
+
+def _auth_secrets(state: ClusterState) -> tuple[Secret, ...]:
+    """The Secrets some Ingress names in `auth-secret`: the only ones routes depend on, so
+    that a TLS Secret's rotation does not recompile the route table."""
+    named = set()
+    for admitted in state.ingresses:
+        auth = admitted.config.auth
+        if auth is not None and auth.basic is not None:
+            namespace, name = auth.basic.secret
+            named.add((namespace or admitted.source.meta.namespace, name))
+    if not named:
+        return ()
+    return tuple(s for s in state.secrets if (s.meta.namespace, s.meta.name) in named)
 
 
 def _global_config(

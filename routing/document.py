@@ -53,6 +53,16 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
         entry["rate_limits"] = _limits_entry(route.limits)
     if route.mirror is not None:
         entry["mirror"] = _mirror_entry(route.mirror, snapshot)
+    if route.auth is not None:
+        auth: dict[str, object] = {"satisfy": "any" if route.auth.satisfy_any else "all"}
+        basic = route.auth.basic
+        if basic is not None:
+            auth["basic"] = {
+                "secret": basic.source,
+                "users": len(basic.users),
+                "usable": basic.usable,
+            }
+        entry["auth"] = auth
     if route.cors is not None:
         entry["cors"] = list(route.cors.origins)
     if route.access is not None:

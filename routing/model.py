@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from annotations.redirect import Redirects
     from annotations.retries import Retries
     from annotations.timeouts import Timeouts
+    from routing.auth import RouteAuth
     from routing.globals import GlobalConfig
     from routing.headers import HeaderPolicy
     from routing.match import Matcher
@@ -209,6 +210,8 @@ class Route:
     access: IpRules | None = None
     """Allow and deny lists of the Ingress, over those of its host (`annotations.access`);
     None: the ConfigMap's lists."""
+    auth: RouteAuth | None = None
+    """`auth-type` / `satisfy`: what the request must show besides passing the IP lists."""
     cors: Cors | None = None
     """`enable-cors`: CORS headers and preflight answers for allowed origins."""
     tls: bool = False

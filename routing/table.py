@@ -29,6 +29,7 @@ from annotations.matching import Conditions
 from annotations.redirect import Redirect, Redirects, url_template
 from annotations.rewrite import Rewrite as RewriteConfig
 from routing.admission import AdmittedIngress, compile_nginx_regex
+from routing.auth import RouteAuth, route_auth
 from routing.headers import HeaderPolicy, header_policy
 from routing.model import (
     FIRST_PORT,
@@ -43,7 +44,7 @@ from routing.model import (
 )
 from routing.paths import prefix_key
 from routing.problems import Problem
-from routing.sources import ConfigMap, IngressPath, ServiceBackendRef
+from routing.sources import ConfigMap, IngressPath, Secret, ServiceBackendRef
 from routing.tls import declared_tls_hosts, is_declared
 
 
@@ -60,9 +61,11 @@ def build_table(
     ours: Sequence[AdmittedIngress],
     configmaps: Sequence[ConfigMap] = (),
     host_wide_regex: bool = False,
+    secrets: Sequence[Secret] = (),
 ) -> TableParts:
     """Steps 3-6 over our Ingresses in `ingress_order`."""
-    builder = _TableBuilder(configmaps, regex_hosts(ours) if host_wide_regex else frozenset())
+    regex = regex_hosts(ours) if host_wide_regex else frozenset()
+    builder = _TableBuilder(configmaps, regex, secrets)
     for admitted in ours:
         if not admitted.is_canary:
             builder.add(admitted)
@@ -135,12 +138,17 @@ class _TableBuilder:
     """Accumulates routes Ingress by Ingress, oldest first, settling conflicts on the way."""
 
     def __init__(
-        self, configmaps: Sequence[ConfigMap] = (), regex_hosts: frozenset[str] = frozenset()
+        self,
+        configmaps: Sequence[ConfigMap] = (),
+        regex_hosts: frozenset[str] = frozenset(),
+        secrets: Sequence[Secret] = (),
     ) -> None:
         self.regex_hosts = regex_hosts
         """Hosts whose every path is a regex (`host-wide-regex`: ingress-nginx's behaviour)."""
         self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
+        self.secrets = {(s.meta.namespace, s.meta.name): s.data for s in secrets}
         self.policies: dict[tuple[str, str], HeaderPolicy | None] = {}
+        self.auths: dict[tuple[str, str], RouteAuth | None] = {}
         self.claimed: dict[Claim, Route] = {}
         self.by_rule: dict[tuple[str, str, str, Conditions | None], Claim] = {}
         """(host, path, pathType, conditions) as written → the claim of the route it made."""
@@ -243,6 +251,7 @@ class _TableBuilder:
             connections=admitted.config.connections,
             access=admitted.config.access.route if admitted.config.access else None,
             cors=admitted.config.cors,
+            auth=self._auth(admitted),
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 
@@ -266,6 +275,24 @@ class _TableBuilder:
                 policy = header_policy(control, custom)
             self.policies[ref] = policy
         return self.policies[ref]
+
+    def _auth(self, admitted: AdmittedIngress) -> RouteAuth | None:
+        """One per Ingress: its users, read from the Secret its `auth-secret` names."""
+        meta = admitted.source.meta
+        ref = (meta.namespace, meta.name)
+        if ref not in self.auths:
+            config = admitted.config.auth
+            auth = None
+            if config is not None:
+                found = find(meta.annotations or {}, "auth-secret")
+                field = f"metadata.annotations[{found[0] if found else 'auth-secret'}]"
+                auth, problems = route_auth(config, meta.namespace, self.secrets)
+                for severity, reason, code in problems:
+                    self.problems.append(
+                        Problem("Ingress", meta.namespace, meta.name, field, reason, severity, code)
+                    )
+            self.auths[ref] = auth
+        return self.auths[ref]
 
     def _custom_headers(
         self, admitted: AdmittedIngress, ref: tuple[str | None, str]

@@ -37,7 +37,7 @@ from gateway.proxy.errors import (
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.phases import admit, prepare
+from gateway.proxy.phases import admit, authorize, prepare
 from gateway.proxy.request import Client, RequestHead, error_page_head
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
@@ -137,7 +137,10 @@ class Exchange:
         try:
             if self.response_started:
                 return  # answered before the task ran (a body over the limit in the first read)
-            status = self.early or self._rejected or admit(self) or prepare(self)
+            status = self.early or self._rejected or admit(self)
+            if not status and self.route is not None and self.route.auth is not None:
+                status = await authorize(self)
+            status = status or prepare(self)
             if status:
                 self.respond_error(status)
             elif self.timeouts is not None and self.timeouts.total:

@@ -4,8 +4,10 @@
 in the order of nginx's phases as ingress-nginx configures them: `block-cidrs` (http level),
 the route match and `proxy-body-size` (find-config), the CORS preflight and the route's
 redirects (its location's rewrite directives), the HTTPS redirect (its Lua rewrite handler),
-the rate limits (preaccess) and the IP lists (access). `prepare` then picks the backend and
-builds what goes upstream. Each returns a status for the gateway to answer, or 0 to go on.
+the rate limits (preaccess) and the IP lists (access). A route with authentication takes its
+access phase in `authorize` instead, which may wait (a password hash checked off the loop).
+`prepare` then picks the backend and builds what goes upstream. Each returns a status for the
+gateway to answer, or 0 to go on.
 
 These are the exchange's own steps, kept here so that `gateway.proxy.exchange` stays about
 moving bytes; they read and set the exchange's request-scoped fields.
@@ -70,9 +72,31 @@ def admit(ex: Exchange) -> int:
         if refusal is not None:
             ex.page = refusal.page
             return refusal.status
-    if policies.access_denied(route, ex.client_ip, config):
+    if route.auth is None and policies.ip_verdict(route, ex.client_ip, config) is False:
         return 403
     return 0
+
+
+async def authorize(ex: Exchange) -> int:
+    """nginx's access phase for a route with authentication: the IP lists and the
+    credentials must both accept the request (`satisfy all`), or either (`satisfy any`, where
+    a refusal is 401 rather than 403 when credentials could help, as nginx answers)."""
+    route = ex.route
+    assert route is not None and route.auth is not None
+    auth, basic = route.auth, route.auth.basic
+    by_address = policies.ip_verdict(route, ex.client_ip, ex.config)
+    if auth.satisfy_any and by_address is True:
+        return 0
+    if not auth.satisfy_any and by_address is False:
+        return 403
+    if basic is not None:
+        if not basic.usable:
+            return 503  # the Secret is missing: never serve the route unguarded
+        if not await ex.down.server.passwords.allows(basic, ex.head):
+            ex.added_headers += basic.challenge
+            return 401
+        return 0
+    return 403 if by_address is False else 0
 
 
 def prepare(ex: Exchange) -> int:

@@ -4,8 +4,9 @@ The ConfigMap's `block-cidrs` refuses a client before anything else (an http-lev
 ingress-nginx). After the route's own redirects (`routing.redirect`), a plain-HTTP request may
 be sent to HTTPS (`ssl-redirect`, `force-ssl-redirect`: ingress-nginx's Lua rewrite phase).
 After the rate limits (nginx's preaccess phase) come the IP allow and deny lists (its access
-phase). HTTPS responses on hosts with their own certificate carry `Strict-Transport-Security`
-(its header filter), on the gateway's own answers too.
+phase, with the authentication of `gateway.proxy.phases.authorize`). HTTPS responses on hosts
+with their own certificate carry `Strict-Transport-Security` (its header filter), on the
+gateway's own answers too.
 
 CORS (`enable-cors`) adds its headers to every answer after the route match, the gateway's
 own included (ingress-nginx sets them with `more_set_headers`, which applies to every status),
@@ -95,8 +96,9 @@ def blocked(client_ip: str, config: GlobalConfig) -> bool:
     return bool(config.block_cidrs) and in_networks(client_ip, config.block_cidrs)
 
 
-def access_denied(route: Route, client_ip: str, config: GlobalConfig) -> bool:
-    """Whether the route's allow and deny lists, or the ConfigMap's, refuse this client (403).
+def ip_verdict(route: Route, client_ip: str, config: GlobalConfig) -> bool | None:
+    """Whether the route's allow and deny lists, or the ConfigMap's, accept this client; None
+    when no list applies (nginx's access module then neither allows nor denies).
 
     Deny wins; with an allow list, only what it allows passes (nginx's `deny`, `allow`,
     `deny all`). The client is the peer, or the forwarded address a trusted proxy gave.
@@ -109,10 +111,10 @@ def access_denied(route: Route, client_ip: str, config: GlobalConfig) -> bool:
     if deny is None:
         deny = config.denylist_source_range or None
     if allow is None and deny is None:
-        return False
+        return None
     if deny is not None and in_networks(client_ip, deny):
-        return True
-    return allow is not None and not in_networks(client_ip, allow)
+        return False
+    return allow is None or in_networks(client_ip, allow)
 
 
 CORS_REPLACES = frozenset(

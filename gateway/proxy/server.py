@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.mirror import Mirrors
+from gateway.proxy.passwords import PasswordChecker
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.ratelimit import RateLimiter
 from gateway.proxy.tls import TlsTerminator
@@ -51,6 +52,7 @@ class ProxyServer:
         self.chooser = EndpointChooser()
         self.limiter = RateLimiter()
         self.mirrors = Mirrors(self.loop)
+        self.passwords = PasswordChecker()
         self.tls = TlsTerminator()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
@@ -152,6 +154,7 @@ class ProxyServer:
             task.cancel()
         self.pool.close_all()
         self.mirrors.close_all()
+        self.passwords.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
