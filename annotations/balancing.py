@@ -24,7 +24,9 @@ ALGORITHMS = ("round_robin", "least_conn", "ewma", "random")
 
 # `$name` or `${name}`; the name runs over letters, digits and `_` (and `-` inside `http_`).
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z0-9_-]+)\}|([A-Za-z0-9_]+))")
-_PLAIN = frozenset({"request_uri", "uri", "host", "remote_addr", "args", "query_string"})
+_PLAIN = frozenset(
+    {"request_uri", "uri", "host", "remote_addr", "remote_user", "args", "query_string"}
+)
 _PREFIXED = ("http_", "arg_", "cookie_")
 
 Part = str | tuple[str, str]
@@ -39,7 +41,8 @@ def _variable(name: str) -> tuple[str, str]:
         if name.startswith(prefix) and len(name) > len(prefix):
             return prefix[:-1], name[len(prefix) :]
     raise ValueError(
-        f"${name} is not supported (use $request_uri, $uri, $host, $remote_addr, $args, "
+        f"${name} is not supported (use $request_uri, $uri, $host, $remote_addr, $remote_user, "
+        "$args, "
         "$http_<name>, $arg_<name> or $cookie_<name>)"
     )
 

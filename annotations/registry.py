@@ -20,6 +20,7 @@ from annotations import (
     canary,
     connections,
     cors,
+    extauth,
     headers,
     hosts,
     matching,
@@ -71,6 +72,7 @@ GROUPS: tuple[Group, ...] = (
     _group("connections", connections),
     _group("access", access),
     _group("auth", auth),
+    _group("extauth", extauth),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -119,6 +121,7 @@ class IngressAnnotations:
     connections: connections.ConnectionPolicy | None = None
     access: access.AccessControl | None = None
     auth: auth.Authentication | None = None
+    extauth: extauth.ExternalAuth | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from annotations.auth import Authentication, BasicAuth
+from annotations.auth import BasicAuth
+from annotations.extauth import ExternalAuth
 from routing.problems import Severity
 
 Finding = tuple[Severity, str, str]
@@ -64,24 +65,30 @@ class PasswordFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalCheck:
+    """A route's `auth-url` settings, with the headers of its `auth-proxy-set-headers`."""
+
+    config: ExternalAuth
+    set_headers: tuple[tuple[str, str], ...] = ()
+    """Headers added to the request to the auth service."""
+    usable: bool = True
+    """False when the `auth-proxy-set-headers` ConfigMap is missing: requests get 503."""
+    copied: frozenset[bytes] = field(init=False, compare=False, repr=False)
+    """`auth-response-headers` in lower case: dropped from the client's request."""
+
+    def __post_init__(self) -> None:
+        names = frozenset(n.lower().encode("latin-1") for n in self.config.response_headers)
+        object.__setattr__(self, "copied", names)
+
+
+@dataclass(frozen=True, slots=True)
 class RouteAuth:
     """What a route's requests must show besides passing the IP lists."""
 
     basic: PasswordFile | None
     satisfy_any: bool
     """nginx's `satisfy any`: the IP lists or the authentication suffice."""
-
-
-def route_auth(
-    config: Authentication,
-    namespace: str,
-    secrets: Mapping[tuple[str, str], Mapping[str, bytes]],
-) -> tuple[RouteAuth, list[Finding]]:
-    """The route's authentication and the problems of its Secret."""
-    if config.basic is None:
-        return RouteAuth(None, config.satisfy_any), []
-    passwords, problems = password_file(config.basic, namespace, secrets)
-    return RouteAuth(passwords, config.satisfy_any), problems
+    external: ExternalCheck | None = None
 
 
 def password_file(

@@ -178,7 +178,7 @@ def compile_snapshot(
     their inputs are equal (endpoint-only changes rebuild neither)."""
     settings = settings or CompileSettings()
     config, config_problems = _global_config(state, settings, previous)
-    custom = _custom_header_configmaps(state)
+    custom = _header_configmaps(state)
     users = _auth_secrets(state)
     host_wide = config.host_wide_regex
     route_inputs = (state.ingresses, state.ingress_classes, settings, custom, host_wide, users)
@@ -245,15 +245,19 @@ class _Inputs:
         )
 
 
-def _custom_header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
-    """The ConfigMaps some Ingress names in `custom-headers`: the only ones routes depend on, so
+def _header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
+    """The ConfigMaps some Ingress names in `custom-headers` or `auth-proxy-set-headers`: the
+    only ones routes depend on, so
     that an edit of the global ConfigMap does not recompile the route table."""
     named = set()
     for admitted in state.ingresses:
-        control = admitted.config.headers
-        if control is not None and control.custom_headers is not None:
-            namespace, name = control.custom_headers
-            named.add((namespace or admitted.source.meta.namespace, name))
+        control, external = admitted.config.headers, admitted.config.extauth
+        for ref in (
+            control.custom_headers if control is not None else None,
+            external.proxy_set_headers if external is not None else None,
+        ):
+            if ref is not None:
+                named.add((ref[0] or admitted.source.meta.namespace, ref[1]))
     if not named:
         return ()
     return tuple(c for c in state.configmaps if (c.meta.namespace, c.meta.name) in named)

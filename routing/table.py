@@ -24,13 +24,11 @@ from functools import lru_cache
 from annotations import find
 from annotations.access import IpRules
 from annotations.affinity import Affinity, AffinityCookie
-from annotations.headers import header_name, header_value
 from annotations.matching import Conditions
 from annotations.redirect import Redirect, Redirects, url_template
 from annotations.rewrite import Rewrite as RewriteConfig
 from routing.admission import AdmittedIngress, compile_nginx_regex
-from routing.auth import RouteAuth, route_auth
-from routing.headers import HeaderPolicy, header_policy
+from routing.attachments import Attachments
 from routing.model import (
     FIRST_PORT,
     CanaryBackend,
@@ -145,10 +143,6 @@ class _TableBuilder:
     ) -> None:
         self.regex_hosts = regex_hosts
         """Hosts whose every path is a regex (`host-wide-regex`: ingress-nginx's behaviour)."""
-        self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
-        self.secrets = {(s.meta.namespace, s.meta.name): s.data for s in secrets}
-        self.policies: dict[tuple[str, str], HeaderPolicy | None] = {}
-        self.auths: dict[tuple[str, str], RouteAuth | None] = {}
         self.claimed: dict[Claim, Route] = {}
         self.by_rule: dict[tuple[str, str, str, Conditions | None], Claim] = {}
         """(host, path, pathType, conditions) as written → the claim of the route it made."""
@@ -157,6 +151,7 @@ class _TableBuilder:
         """`server-alias` name → the host whose routes serve it."""
         self.defaults: dict[str, Route] = {}
         self.problems: list[Problem] = []
+        self.attached = Attachments(configmaps, secrets, self.problems)
 
     def add(self, admitted: AdmittedIngress) -> None:
         ingress = admitted.source
@@ -238,7 +233,7 @@ class _TableBuilder:
             location=location,
             ignore_case=ignore_case,
             redirects=admitted.config.redirect,
-            headers=self._header_policy(admitted),
+            headers=self.attached.header_policy(admitted),
             fallback=_fallback(admitted),
             error_codes=hosts.error_codes if hosts is not None else frozenset(),
             balancing=admitted.config.balancing,
@@ -251,7 +246,7 @@ class _TableBuilder:
             connections=admitted.config.connections,
             access=admitted.config.access.route if admitted.config.access else None,
             cors=admitted.config.cors,
-            auth=self._auth(admitted),
+            auth=self.attached.auth(admitted),
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 
@@ -260,61 +255,6 @@ class _TableBuilder:
         self.problems.append(
             Problem("Ingress", meta.namespace, meta.name, field, reason, "warning", code)
         )
-
-    def _header_policy(self, admitted: AdmittedIngress) -> HeaderPolicy | None:
-        """One compiled policy per Ingress, with its `custom-headers` ConfigMap's data."""
-        meta = admitted.source.meta
-        ref = (meta.namespace, meta.name)
-        if ref not in self.policies:
-            control = admitted.config.headers
-            policy = None
-            if control is not None:
-                custom = None
-                if control.custom_headers is not None:
-                    custom = self._custom_headers(admitted, control.custom_headers)
-                policy = header_policy(control, custom)
-            self.policies[ref] = policy
-        return self.policies[ref]
-
-    def _auth(self, admitted: AdmittedIngress) -> RouteAuth | None:
-        """One per Ingress: its users, read from the Secret its `auth-secret` names."""
-        meta = admitted.source.meta
-        ref = (meta.namespace, meta.name)
-        if ref not in self.auths:
-            config = admitted.config.auth
-            auth = None
-            if config is not None:
-                found = find(meta.annotations or {}, "auth-secret")
-                field = f"metadata.annotations[{found[0] if found else 'auth-secret'}]"
-                auth, problems = route_auth(config, meta.namespace, self.secrets)
-                for severity, reason, code in problems:
-                    self.problems.append(
-                        Problem("Ingress", meta.namespace, meta.name, field, reason, severity, code)
-                    )
-            self.auths[ref] = auth
-        return self.auths[ref]
-
-    def _custom_headers(
-        self, admitted: AdmittedIngress, ref: tuple[str | None, str]
-    ) -> dict[str, str]:
-        """The valid entries of the `custom-headers` ConfigMap; the rest are warnings."""
-        meta = admitted.source.meta
-        namespace, name = ref[0] or meta.namespace, ref[1]
-        found = find(meta.annotations or {}, "custom-headers")
-        field = f"metadata.annotations[{found[0] if found else 'custom-headers'}]"
-        data = self.configmaps.get((namespace, name))
-        if data is None:
-            reason = f"ConfigMap {namespace}/{name} does not exist; no custom headers are added"
-            self._warn(admitted, field, reason, "MissingConfigMap")
-            return {}
-        headers = {}
-        for key, value in sorted(data.items()):
-            try:
-                headers[header_name(key)] = header_value(value)
-            except ValueError as err:
-                reason = f"ConfigMap {namespace}/{name} key {key!r}: {err}; that header is skipped"
-                self._warn(admitted, field, reason, "InvalidConfigMap")
-        return headers
 
     def attach_canary(self, admitted: AdmittedIngress) -> None:
         """Attach a canary Ingress's backends to the primary routes it names (reference §3.1)."""

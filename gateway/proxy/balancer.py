@@ -33,10 +33,11 @@ import time
 from collections.abc import Callable, Container, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from gateway.proxy.variables import expand
 from routing.model import BackendKey, Endpoint, Snapshot
 
 if TYPE_CHECKING:
-    from annotations.balancing import Balancing, Part
+    from annotations.balancing import Balancing
     from gateway.proxy.request import RequestHead
 
 T = TypeVar("T")
@@ -88,34 +89,6 @@ def subset_ring(endpoints: Sequence[Endpoint], size: int) -> Ring[tuple[Endpoint
     return Ring([(f"set{i}", tuple(padded[i * size : (i + 1) * size])) for i in range(groups)])
 
 
-def hash_key(template: tuple[Part, ...], head: RequestHead, client: str) -> str:
-    """The `upstream-hash-by` key of one request (a missing value is empty, as in nginx)."""
-    out: list[str] = []
-    for part in template:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        kind, name = part
-        if kind == "request_uri":
-            value: str | None = head.target.decode("latin-1")
-        elif kind == "uri":
-            value = head.path
-        elif kind == "host":
-            value = head.host
-        elif kind == "remote_addr":
-            value = client
-        elif kind in ("args", "query_string"):
-            value = head.query_string
-        elif kind == "http":
-            value = head.header(name.replace("_", "-"))
-        elif kind == "arg":
-            value = head.query(name)
-        else:
-            value = head.cookie(name)
-        out.append(value or "")
-    return "".join(out)
-
-
 class Balancer:
     """Picks the endpoint of each try, by the route's algorithm, and keeps the state."""
 
@@ -145,7 +118,7 @@ class Balancer:
         if policy is None:
             return self._round_robin(key, endpoints, tried)
         if policy.hash_by is not None and head is not None:
-            text = hash_key(policy.hash_by, head, client)
+            text = expand(policy.hash_by, head, client)
             size = policy.subset_size
             if not size:
                 return self.ring(key, endpoints).pick(text, lambda e: e not in tried)

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _DEFAULT_CONFIG = GlobalConfig()
+_ADD_HEADER_STATUSES = frozenset({200, 201, 204, 206, 301, 302, 303, 304, 307, 308})
+"""The statuses nginx's `add_header` (without `always`) adds to."""
 
 
 class Exchange:
@@ -66,6 +68,10 @@ class Exchange:
     """The tries of the current `_forward`: conditions, count and time left."""
     set_cookie = b""
     """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
+    auth_cookies = b""
+    """The auth service's `Set-Cookie` lines, added to the pod's successful answers."""
+    auth_upstream: tuple[frozenset[bytes], bytes] | None = None
+    """Headers the auth service gave for the pod: (names dropped, lines added)."""
     added_headers = b""
     """Header lines the gateway adds to every answer, its own too (HSTS)."""
     replaced: frozenset[bytes] = frozenset()
@@ -391,6 +397,8 @@ class Exchange:
             status, reason, headers, self.head, policy, self.replaced
         )
         head += self.added_headers + self.set_cookie
+        if self.auth_cookies and status in _ADD_HEADER_STATUSES:
+            head += self.auth_cookies
         if ends_by_close or not self.body.complete:
             self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
         if not self.down.keeps_alive(self):

@@ -46,7 +46,7 @@ Labels = tuple[str, str]
 """(namespace, Ingress) of the route whose requests are copied."""
 
 
-def _insecure_context() -> ssl.SSLContext:
+def insecure_context() -> ssl.SSLContext:
     """nginx's default for `https://` upstreams: encrypted, certificate not verified."""
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -158,7 +158,7 @@ class Mirrors:
         host, port, tls = address
         context = None
         if tls:
-            context = self._tls = self._tls or _insecure_context()
+            context = self._tls = self._tls or insecure_context()
         copy.task = self.loop.create_task(copy.connect(host, port, context, config))
         return copy
 

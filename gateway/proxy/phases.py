@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.proxy import policies
+from gateway.proxy.extauth import signin_location
 from gateway.proxy.mirror import copy_request
 from gateway.proxy.request import client_address, request_line, upstream_head
 from routing.redirect import redirect_for
@@ -25,6 +26,7 @@ from routing.rewrite import rewrite_path
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
+    from routing.auth import ExternalCheck, PasswordFile
 
 PREFLIGHT_PAGE = ("text/plain charset=UTF-8", b"")
 """The answer to a CORS preflight: 204 with an empty text body (ingress-nginx's)."""
@@ -83,20 +85,58 @@ async def authorize(ex: Exchange) -> int:
     a refusal is 401 rather than 403 when credentials could help, as nginx answers)."""
     route = ex.route
     assert route is not None and route.auth is not None
-    auth, basic = route.auth, route.auth.basic
+    auth = route.auth
     by_address = policies.ip_verdict(route, ex.client_ip, ex.config)
     if auth.satisfy_any and by_address is True:
         return 0
     if not auth.satisfy_any and by_address is False:
         return 403
-    if basic is not None:
-        if not basic.usable:
-            return 503  # the Secret is missing: never serve the route unguarded
-        if not await ex.down.server.passwords.allows(basic, ex.head):
-            ex.added_headers += basic.challenge
-            return 401
+    if auth.basic is None and auth.external is None:
+        return 403 if by_address is False else 0  # `satisfy` alone: the IP lists decide
+    return await _basic(ex, auth.basic) or await _external(ex, auth.external)
+
+
+async def _basic(ex: Exchange, users: PasswordFile | None) -> int:
+    """`auth-type: basic`: 401 with the realm unless the credentials match."""
+    if users is None:
         return 0
-    return 403 if by_address is False else 0
+    if not users.usable:
+        return 503  # the Secret is missing: never serve the route unguarded
+    if await ex.down.server.passwords.allows(users, ex.head):
+        return 0
+    ex.added_headers += users.challenge
+    return 401
+
+
+async def _external(ex: Exchange, check: ExternalCheck | None) -> int:
+    """`auth-url`: ask the service; carry its headers to the pod and its cookies to the
+    client; a 401 goes to `auth-signin` when one is set."""
+    if check is None:
+        return 0
+    if not check.usable:
+        return 503  # its `auth-proxy-set-headers` ConfigMap is missing
+    route, config, head, peer = ex.route, ex.config, ex.head, ex.down.peer
+    assert route is not None
+    own = route.timeouts
+    timeouts = (
+        (own and own.connect) or config.proxy_connect_timeout,
+        (own and own.read) or config.proxy_read_timeout,
+    )
+    authenticator = ex.down.server.authenticator
+    verdict = await authenticator.check(check, head, peer, ex.client, timeouts, ex.loop.time())
+    if check.config.always_set_cookie:
+        ex.added_headers += verdict.cookies
+    if verdict.status == 0:
+        ex.auth_upstream = (check.copied, verdict.upstream)
+        if not check.config.always_set_cookie:
+            ex.auth_cookies = verdict.cookies
+        return 0
+    if verdict.status == 401:
+        ex.location = signin_location(check, head, peer)
+        if ex.location is not None:
+            return 302
+        ex.added_headers += verdict.challenge
+    return verdict.status
 
 
 def prepare(ex: Exchange) -> int:
@@ -111,7 +151,9 @@ def prepare(ex: Exchange) -> int:
     ex.timeouts = route.timeouts
     path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
     peer = ex.down.peer
-    ex.forward_head = upstream_head(head, peer, ex.client, ex.config, path, route.headers)
+    ex.forward_head = upstream_head(
+        head, peer, ex.client, ex.config, path, route.headers, auth=ex.auth_upstream
+    )
     if route.mirror is not None:
         copies = ex.down.server.mirrors
         ex.mirror = copy_request(copies, route, snapshot, head, peer, ex.client, path, ex.body)

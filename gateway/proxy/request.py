@@ -307,18 +307,22 @@ def upstream_head(
     policy: HeaderPolicy | None = None,
     *,
     copy: tuple[str, bytes, bool] | None = None,
+    auth: tuple[frozenset[bytes], bytes] | None = None,
 ) -> bytes:
     """The request head to send upstream.
 
     `client` is the request's `client_address`; `path` is the rewritten path when a rewrite
     applies (re-encoded here), else None; `policy` is the route's header control. `copy` makes
     the head of a mirrored copy instead: (request target, Host, whether the body goes too),
-    closing its connection after the answer.
+    closing its connection after the answer. `auth` is what an external auth service
+    decided the pod sees: (header names dropped from the client's, header lines added).
     """
     client_ip, trusted = client
     nominated = _nominated(head)
     if policy is not None:
         nominated = nominated | policy.request_drop
+    if auth is not None:
+        nominated = nominated | auth[0]
     host = policy.host if policy is not None and policy.host is not None else head.host_header
     target = target_of(head, path)
     with_body = True
@@ -359,6 +363,8 @@ def upstream_head(
     )
     if policy is not None:
         out.append(policy.request_lines)
+    if auth is not None:
+        out.append(auth[1])
     if copy is not None:
         out.append(b"Connection: close\r\n")
     if head.chunked and with_body:

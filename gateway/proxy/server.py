@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gateway.proxy.choice import EndpointChooser
+from gateway.proxy.extauth import ExternalAuthenticator
 from gateway.proxy.mirror import Mirrors
 from gateway.proxy.passwords import PasswordChecker
 from gateway.proxy.protocol import DownstreamProtocol
@@ -53,6 +54,7 @@ class ProxyServer:
         self.limiter = RateLimiter()
         self.mirrors = Mirrors(self.loop)
         self.passwords = PasswordChecker()
+        self.authenticator = ExternalAuthenticator()
         self.tls = TlsTerminator()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
@@ -155,6 +157,7 @@ class ProxyServer:
         self.pool.close_all()
         self.mirrors.close_all()
         self.passwords.close()
+        self.authenticator.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

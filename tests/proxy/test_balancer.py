@@ -6,8 +6,9 @@ import random
 from collections import Counter
 
 from annotations.balancing import Balancing, hash_template
-from gateway.proxy.balancer import Balancer, Ring, endpoint_ring, hash_key, subset_ring
+from gateway.proxy.balancer import Balancer, Ring, endpoint_ring, subset_ring
 from gateway.proxy.request import RequestHead, check
+from gateway.proxy.variables import expand as hash_key
 from routing.model import BackendKey, Endpoint
 
 KEY = BackendKey("default/app:80")
