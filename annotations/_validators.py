@@ -52,14 +52,23 @@ _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 """A Kubernetes object name as Services and namespaces require (an RFC 1123 label)."""
 
 
-def service_reference(raw: str) -> tuple[str | None, str]:
-    """A Service as `name` (in the Ingress's namespace) or `namespace/name`."""
-    value = text(raw)
-    namespace, slash, name = value.rpartition("/")
-    for part in (name, namespace) if slash else (name,):
-        if len(part) > 63 or not _OBJECT_NAME.fullmatch(part):
-            raise ValueError(f"{value!r} is not a Service name or namespace/name")
-    return (namespace or None), name
+def object_reference(kind: str) -> Callable[[str], tuple[str | None, str]]:
+    """A validator for an object of `kind` named as `name` (in the Ingress's namespace) or
+    `namespace/name`."""
+
+    def validate(raw: str) -> tuple[str | None, str]:
+        value = text(raw)
+        namespace, slash, name = value.rpartition("/")
+        for part in (name, namespace) if slash else (name,):
+            if len(part) > 63 or not _OBJECT_NAME.fullmatch(part):
+                raise ValueError(f"{value!r} is not a {kind} name or namespace/name")
+        return (namespace or None), name
+
+    validate.__doc__ = f"A {kind} as `name` or `namespace/name`."
+    return validate
+
+
+service_reference = object_reference("Service")
 
 
 def text(raw: str) -> str:

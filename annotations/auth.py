@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, is_set, typed_value, value_of
-from annotations._validators import one_of, service_reference
+from annotations._validators import object_reference, one_of
 from annotations.errors import AnnotationError
 
 
@@ -42,13 +42,6 @@ def _realm(raw: str) -> str:
     return raw.strip()
 
 
-def _secret(raw: str) -> tuple[str | None, str]:
-    try:
-        return service_reference(raw)
-    except ValueError:
-        raise ValueError(f"{raw.strip()!r} is not a Secret name or namespace/name") from None
-
-
 AUTH_TYPE = Field(
     "auth-type",
     _auth_type,
@@ -58,7 +51,7 @@ AUTH_TYPE = Field(
 )
 AUTH_SECRET = Field(
     "auth-secret",
-    _secret,
+    object_reference("Secret"),
     default=None,
     value_format="Secret `name` or `namespace/name`",
     doc="The Secret holding the users and their password hashes.",

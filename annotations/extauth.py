@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, is_set, optional_value, typed_value
-from annotations._validators import boolean, count, one_of, seconds, service_reference, text
+from annotations._validators import boolean, count, object_reference, one_of, seconds, text
 from annotations.balancing import Part, hash_template
 from annotations.errors import AnnotationError
 from annotations.headers import TOKEN
@@ -63,13 +63,6 @@ def _signin_param(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.~-]+", value):
         raise ValueError(f"{value!r} is not a query parameter name")
     return value
-
-
-def _configmap(raw: str) -> tuple[str | None, str]:
-    try:
-        return service_reference(raw)
-    except ValueError:
-        raise ValueError(f"{raw.strip()!r} is not a ConfigMap name or namespace/name") from None
 
 
 URL = Field(
@@ -119,7 +112,7 @@ REQUEST_REDIRECT = Field(
 )
 PROXY_SET_HEADERS = Field(
     "auth-proxy-set-headers",
-    _configmap,
+    object_reference("ConfigMap"),
     default=None,
     value_format="ConfigMap `name` or `namespace/name`",
     doc="A ConfigMap of headers (name: value) added to the request to `auth-url`.",

@@ -62,6 +62,9 @@ def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:
                 "users": len(basic.users),
                 "usable": basic.usable,
             }
+        external = route.auth.external
+        if external is not None:
+            auth["external"] = {"url": external.config.url.text, "usable": external.usable}
         entry["auth"] = auth
     if route.cors is not None:
         entry["cors"] = list(route.cors.origins)

@@ -218,6 +218,27 @@ def _service(name: str, ports: Iterable[int]) -> list[dict[str, Any]]:
     return docs
 
 
+def ingress(
+    annotations: dict[str, str],
+    *,
+    name: str = "web",
+    path: str = "/",
+    host: str = "app.test",
+    service: str = "svc",
+) -> dict[str, Any]:
+    """An Ingress with one Prefix rule to `service` port 80, for `cluster`."""
+    backend = {"service": {"name": service, "port": {"number": 80}}}
+    rule = {
+        "host": host,
+        "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]},
+    }
+    return {
+        "kind": "Ingress",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"ingressClassName": "gateway", "rules": [rule]},
+    }
+
+
 def cluster(
     ingresses: Iterable[dict[str, Any]],
     services: dict[str, Iterable[int]],

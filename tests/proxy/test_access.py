@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.proxy.harness import cluster, exchange, get
+from tests.proxy.harness import cluster, exchange, get, ingress
 
 pytestmark = pytest.mark.asyncio
 
@@ -15,23 +15,6 @@ N = "nginx.ingress.kubernetes.io/"
 M = "mse.ingress.kubernetes.io/"
 TRUST_XFF = {"use-forwarded-headers": "true"}
 """The test clients all connect from 127.0.0.1; a trusted X-Forwarded-For names the client."""
-
-
-def _ingress(name: str, path: str, annotations: dict[str, str], host: str = "app.test") -> dict:
-    backend = {"service": {"name": "svc", "port": {"number": 80}}}
-    return {
-        "kind": "Ingress",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": {
-            "ingressClassName": "gateway",
-            "rules": [
-                {
-                    "host": host,
-                    "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]},
-                }
-            ],
-        },
-    }
 
 
 def _document(port: int, *ingresses: dict[str, Any], config: dict[str, str] | None = None):
@@ -81,23 +64,21 @@ async def test_access_rules(
     status: int,
 ) -> None:  # fmt: skip
     up = await upstreams()
-    gw = await gateway(_document(up.port, _ingress("web", "/", annotations), config=config))
+    gw = await gateway(_document(up.port, ingress(annotations), config=config))
     assert await _status(gw, client) == status
     assert len(up.requests) == (1 if status == 200 else 0)
 
 
 async def test_the_peer_is_the_client_without_a_trusted_proxy(upstreams, gateway) -> None:
     up = await upstreams()
-    deny_loopback = _ingress("web", "/", {N + "denylist-source-range": "127.0.0.0/8"})
+    deny_loopback = ingress({N + "denylist-source-range": "127.0.0.0/8"})
     gw = await gateway(_document(up.port, deny_loopback, config={"use-forwarded-headers": "false"}))
     assert await _status(gw, "10.0.0.1") == 403  # X-Forwarded-For is not believed
 
 
 async def test_block_cidrs_refuses_requests_that_match_no_route(upstreams, gateway) -> None:
     up = await upstreams()
-    gw = await gateway(
-        _document(up.port, _ingress("web", "/", {}), config={"block-cidrs": "10.9.0.0/16"})
-    )
+    gw = await gateway(_document(up.port, ingress({}), config={"block-cidrs": "10.9.0.0/16"}))
     assert await _status(gw, "10.9.0.1", host="unknown.test") == 403
     assert await _status(gw, "10.8.0.1", host="unknown.test") == 404
 
@@ -111,10 +92,12 @@ async def test_domain_lists_cover_every_route_of_the_host_under_route_lists(
         M + "domain-blacklist-source-range": "10.9.0.0/16",
     }
     ingresses = [
-        _ingress("domain", "/a", domain),
-        _ingress("plain", "/b", {}),
-        _ingress("own-allow", "/c", {N + "whitelist-source-range": "11.0.0.0/8"}),
-        _ingress("other-host", "/", {}, host="other.test"),
+        ingress(name="domain", path="/a", annotations=domain),
+        ingress(name="plain", path="/b", annotations={}),
+        ingress(
+            name="own-allow", path="/c", annotations={N + "whitelist-source-range": "11.0.0.0/8"}
+        ),
+        ingress(name="other-host", path="/", annotations={}, host="other.test"),
     ]
     gw = await gateway(_document(up.port, *ingresses))
     assert [await _status(gw, "11.0.0.1", p) for p in ("/a", "/b", "/c")] == [403, 403, 200]
@@ -125,9 +108,9 @@ async def test_domain_lists_cover_every_route_of_the_host_under_route_lists(
 
 async def test_an_invalid_list_keeps_the_last_accepted_lists(upstreams, gateway) -> None:
     up = await upstreams()
-    closed = _ingress("web", "/", {N + "whitelist-source-range": "10.0.0.0/8"})
+    closed = ingress({N + "whitelist-source-range": "10.0.0.0/8"})
     gw = await gateway(_document(up.port, closed))
-    typo = _ingress("web", "/", {N + "whitelist-source-range": "10.0.0.0/88"})
+    typo = ingress({N + "whitelist-source-range": "10.0.0.0/88"})
     await gw.update(_document(up.port, typo))
     assert await _status(gw, "11.0.0.1") == 403
     [problem] = [p for p in gw.gateway.holder.current.problems if p.severity == "error"]
@@ -136,7 +119,7 @@ async def test_an_invalid_list_keeps_the_last_accepted_lists(upstreams, gateway)
 
 async def test_a_refused_request_is_logged_with_the_forwarded_client(upstreams, gateway) -> None:
     up = await upstreams()
-    closed = _ingress("web", "/", {N + "whitelist-source-range": "10.0.0.0/8"})
+    closed = ingress({N + "whitelist-source-range": "10.0.0.0/8"})
     gw = await gateway(_document(up.port, closed))
     assert await _status(gw, "11.0.0.1") == 403
     entry = gw.access_log()[-1]
@@ -145,8 +128,12 @@ async def test_a_refused_request_is_logged_with_the_forwarded_client(upstreams, 
 
 async def test_the_oldest_ingress_gives_its_host_the_domain_lists(upstreams, gateway) -> None:
     up = await upstreams()
-    older = _ingress("older", "/a", {M + "domain-blacklist-source-range": "10.1.0.0/16"})
-    newer = _ingress("newer", "/b", {M + "domain-blacklist-source-range": "10.2.0.0/16"})
+    older = ingress(
+        name="older", path="/a", annotations={M + "domain-blacklist-source-range": "10.1.0.0/16"}
+    )
+    newer = ingress(
+        name="newer", path="/b", annotations={M + "domain-blacklist-source-range": "10.2.0.0/16"}
+    )
     older["metadata"]["creationTimestamp"] = "2024-01-01T00:00:00Z"
     newer["metadata"]["creationTimestamp"] = "2025-01-01T00:00:00Z"
     gw = await gateway(_document(up.port, newer, older))

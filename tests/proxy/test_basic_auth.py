@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.proxy import passwords
-from tests.proxy.harness import cluster, exchange, get
+from tests.proxy.harness import cluster, exchange, get, ingress
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,23 +32,6 @@ def htpasswd(user: str, password: str, flag: str, *extra: str) -> str:
 def _secret(data: dict[str, str], name: str = "users") -> dict[str, Any]:
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
     return {"kind": "Secret", "metadata": {"name": name, "namespace": "default"}, "data": encoded}
-
-
-def _ingress(annotations: dict[str, str], name: str = "web", path: str = "/") -> dict[str, Any]:
-    backend = {"service": {"name": "svc", "port": {"number": 80}}}
-    return {
-        "kind": "Ingress",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": {
-            "ingressClassName": "gateway",
-            "rules": [
-                {
-                    "host": "app.test",
-                    "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]},
-                }
-            ],
-        },
-    }
 
 
 GUARDED = {N + "auth-type": "basic", N + "auth-secret": "users", N + "auth-realm": "Staff only"}
@@ -76,7 +59,7 @@ async def _get(gw, headers: list[tuple[str, str]], path: str = "/", client: str 
 async def test_each_htpasswd_format(upstreams, gateway, kind: str) -> None:
     up = await upstreams()
     line = htpasswd("alice", PASSWORD, HTPASSWD_FLAGS[kind])
-    gw = await gateway(_document(up.port, _ingress(GUARDED), _secret({"auth": line + "\n"})))
+    gw = await gateway(_document(up.port, ingress(GUARDED), _secret({"auth": line + "\n"})))
     rows = [
         (_basic("alice", PASSWORD), 200),
         (_basic("alice", WRONG), 401),
@@ -98,29 +81,29 @@ async def test_each_htpasswd_format(upstreams, gateway, kind: str) -> None:
 async def test_an_auth_map_secret(upstreams, gateway) -> None:
     up = await upstreams()
     hashed = htpasswd("alice", PASSWORD, "-B").split(":", 1)[1]
-    ingress = _ingress({**GUARDED, N + "auth-secret-type": "auth-map"})
-    gw = await gateway(_document(up.port, ingress, _secret({"alice": hashed})))
+    by_map = ingress({**GUARDED, N + "auth-secret-type": "auth-map"})
+    gw = await gateway(_document(up.port, by_map, _secret({"alice": hashed})))
     assert (await _get(gw, _basic("alice", PASSWORD))).status == 200
     assert (await _get(gw, _basic("alice", WRONG))).status == 401
 
 
 async def test_a_missing_secret_answers_503_until_it_exists(upstreams, gateway) -> None:
     up = await upstreams()
-    gw = await gateway(_document(up.port, _ingress(GUARDED)))
+    gw = await gateway(_document(up.port, ingress(GUARDED)))
     assert (await _get(gw, _basic("alice", PASSWORD))).status == 503
     assert up.requests == []
     line = htpasswd("alice", PASSWORD, "-s")
-    await gw.update(_document(up.port, _ingress(GUARDED), _secret({"auth": line})))
+    await gw.update(_document(up.port, ingress(GUARDED), _secret({"auth": line})))
     assert (await _get(gw, _basic("alice", PASSWORD))).status == 200
 
 
 async def test_a_password_change_applies_at_once(upstreams, gateway) -> None:
     up = await upstreams()
     old = _secret({"auth": htpasswd("alice", PASSWORD, "-B")})
-    gw = await gateway(_document(up.port, _ingress(GUARDED), old))
+    gw = await gateway(_document(up.port, ingress(GUARDED), old))
     assert (await _get(gw, _basic("alice", PASSWORD))).status == 200  # now remembered
     new = _secret({"auth": htpasswd("alice", "new password", "-B")})
-    await gw.update(_document(up.port, _ingress(GUARDED), new))
+    await gw.update(_document(up.port, ingress(GUARDED), new))
     assert (await _get(gw, _basic("alice", PASSWORD))).status == 401
     assert (await _get(gw, _basic("alice", "new password"))).status == 200
 
@@ -143,7 +126,7 @@ async def test_satisfy_with_an_allow_list(
     annotations = {**GUARDED, N + "satisfy": satisfy, N + "whitelist-source-range": "10.0.0.0/8"}
     users = _secret({"auth": htpasswd("alice", PASSWORD, "-s")})
     config = {"use-forwarded-headers": "true"}
-    gw = await gateway(_document(up.port, _ingress(annotations), users, config=config))
+    gw = await gateway(_document(up.port, ingress(annotations), users, config=config))
     headers = _basic("alice", PASSWORD) if credentials else []
     assert (await _get(gw, headers, client=client)).status == status
 
@@ -153,7 +136,7 @@ async def test_bcrypt_does_not_hold_up_other_requests(upstreams, gateway) -> Non
     request to an open route is answered while the check runs."""
     up = await upstreams()
     users = _secret({"auth": htpasswd("alice", PASSWORD, "-B", "-C", "13")})
-    ingresses = [_ingress(GUARDED), _ingress({}, name="open", path="/open")]
+    ingresses = [ingress(GUARDED), ingress({}, name="open", path="/open")]
     gw = await gateway(_document(up.port, *ingresses, users))
     started = time.monotonic()
     guarded = asyncio.create_task(_get(gw, _basic("alice", PASSWORD)))
@@ -176,7 +159,7 @@ async def test_verified_credentials_are_remembered(upstreams, gateway, monkeypat
     monkeypatch.setattr(passwords, "verify", counting_verify)
     up = await upstreams()
     users = _secret({"auth": htpasswd("alice", PASSWORD, "-B")})
-    gw = await gateway(_document(up.port, _ingress(GUARDED), users))
+    gw = await gateway(_document(up.port, ingress(GUARDED), users))
     for _ in range(3):
         assert (await _get(gw, _basic("alice", PASSWORD))).status == 200
     for _ in range(2):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from tests.proxy.harness import Recorded, cluster, exchange, get, response
+from tests.proxy.harness import Recorded, cluster, exchange, get, ingress, response
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,23 +25,6 @@ DEFAULT_HEADERS = {
 async def pod_with_own_cors(request: Recorded, writer: asyncio.StreamWriter) -> None:
     """A pod that sets its own CORS header, which the gateway replaces for allowed origins."""
     writer.write(response(200, b"pod", [("Access-Control-Allow-Origin", "https://pod.test")]))
-
-
-def _ingress(annotations: dict[str, str], path: str = "/") -> dict[str, Any]:
-    backend = {"service": {"name": "svc", "port": {"number": 80}}}
-    return {
-        "kind": "Ingress",
-        "metadata": {"name": "web", "annotations": annotations},
-        "spec": {
-            "ingressClassName": "gateway",
-            "rules": [
-                {
-                    "host": "api.test",
-                    "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]},
-                }
-            ],
-        },
-    }
 
 
 def _cors(headers: list[tuple[str, str]]) -> dict[str, str]:
@@ -109,7 +91,7 @@ async def test_cors_rows(
     answered_by: str, expected: dict[str, str],
 ) -> None:  # fmt: skip
     up = await upstreams(pod_with_own_cors)
-    gw = await gateway(cluster([_ingress(annotations)], {"svc": [up.port]}))
+    gw = await gateway(cluster([ingress(annotations, host="api.test")], {"svc": [up.port]}))
     headers = [("Origin", origin)] if origin else []
     [resp] = await exchange(gw.port, get("api.test", "/x", method=method, headers=headers))
     assert _cors(resp.headers) == expected
@@ -124,7 +106,7 @@ async def test_cors_rows(
 
 async def test_a_preflight_and_the_request_share_a_connection(upstreams, gateway) -> None:
     up = await upstreams(pod_with_own_cors)
-    gw = await gateway(cluster([_ingress(LISTED)], {"svc": [up.port]}))
+    gw = await gateway(cluster([ingress(LISTED, host="api.test")], {"svc": [up.port]}))
     origin = [("Origin", "https://app.test")]
     raw = get("api.test", method="OPTIONS", headers=origin) + get("api.test", headers=origin)
     preflight, actual = await exchange(gw.port, raw, responses=2)
@@ -136,7 +118,7 @@ async def test_the_gateway_s_own_answers_carry_the_headers(upstreams, gateway) -
     """A browser must see why it was refused, so the 403 of an allow list gets them too."""
     up = await upstreams()
     closed = {**LISTED, N + "whitelist-source-range": "10.0.0.0/8"}
-    gw = await gateway(cluster([_ingress(closed)], {"svc": [up.port]}))
+    gw = await gateway(cluster([ingress(closed, host="api.test")], {"svc": [up.port]}))
     [resp] = await exchange(gw.port, get("api.test", headers=[("Origin", "https://app.test")]))
     assert resp.status == 403
     assert resp.header("Access-Control-Allow-Origin") == "https://app.test"
@@ -148,7 +130,7 @@ async def test_a_preflight_is_answered_before_the_https_redirect(upstreams, gate
     a browser's preflight must not be redirected."""
     up = await upstreams()
     forced = {**ON, N + "force-ssl-redirect": "true"}
-    gw = await gateway(cluster([_ingress(forced)], {"svc": [up.port]}))
+    gw = await gateway(cluster([ingress(forced, host="api.test")], {"svc": [up.port]}))
     [preflight] = await exchange(gw.port, get("api.test", method="OPTIONS"))
     [redirect] = await exchange(gw.port, get("api.test", "/x"))
     assert preflight.status == 204
@@ -158,6 +140,6 @@ async def test_a_preflight_is_answered_before_the_https_redirect(upstreams, gate
 
 async def test_no_cors_headers_for_requests_that_match_no_route(upstreams, gateway) -> None:
     up = await upstreams()
-    gw = await gateway(cluster([_ingress(ON, path="/api")], {"svc": [up.port]}))
+    gw = await gateway(cluster([ingress(ON, path="/api", host="api.test")], {"svc": [up.port]}))
     [resp] = await exchange(gw.port, get("api.test", "/other", method="OPTIONS"))
     assert resp.status == 404 and _cors(resp.headers) == {}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.proxy.harness import Recorded, cluster, exchange, get, response
+from tests.proxy.harness import Recorded, cluster, exchange, get, ingress, response
 
 pytestmark = pytest.mark.asyncio
 
@@ -37,23 +37,6 @@ async def slow_service(request: Recorded, writer: asyncio.StreamWriter) -> None:
     writer.write(response(200, b""))
 
 
-def _ingress(annotations: dict[str, str], name: str = "web", path: str = "/") -> dict[str, Any]:
-    backend = {"service": {"name": "svc", "port": {"number": 80}}}
-    return {
-        "kind": "Ingress",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": {
-            "ingressClassName": "gateway",
-            "rules": [
-                {
-                    "host": "app.test",
-                    "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]},
-                }
-            ],
-        },
-    }
-
-
 def _guarded(auth_port: int, **extra: str) -> dict[str, str]:
     url = f"http://127.0.0.1:{auth_port}/verify?host=$host"
     return {N + "auth-url": url, N + "auth-response-headers": "X-User, X-Group", **extra}
@@ -64,7 +47,7 @@ async def _setup(upstreams, gateway, *, service=auth_service, config=None, extra
     pod = await upstreams()
     auth = await upstreams(service)
     document = cluster(
-        [_ingress(_guarded(auth.port, **annotations))],
+        [ingress(_guarded(auth.port, **annotations))],
         {"svc": [pod.port]},
         {"gateway-config": config or {}},
     )
@@ -162,7 +145,7 @@ async def test_a_dead_auth_service_answers_500(upstreams, gateway) -> None:
     pod = await upstreams()
     dead = await upstreams()
     await dead.stop()  # the port is closed: connection refused
-    gw = await gateway(cluster([_ingress(_guarded(dead.port))], {"svc": [pod.port]}))
+    gw = await gateway(cluster([ingress(_guarded(dead.port))], {"svc": [pod.port]}))
     [resp] = await exchange(gw.port, _request("Bearer ok"))
     assert resp.status == 500 and pod.requests == []
 

@@ -112,3 +112,15 @@ def test_debug_routes_shows_the_route_s_authentication() -> None:
         "satisfy": "all",
         "basic": {"secret": "default/users", "users": 1, "usable": True},
     }
+
+
+def test_debug_routes_shows_the_external_check() -> None:
+    annotations = {N + "auth-url": "https://auth.test/check?h=$host"}
+    snapshot = compile_objects(
+        [ingress("web", rule("app.test", path("/")), annotations=annotations)]
+    )
+    [entry] = routes_document(snapshot, 1)["routes"]
+    assert entry["auth"] == {
+        "satisfy": "all",
+        "external": {"url": "https://auth.test/check?h=$host", "usable": True},
+    }
