@@ -74,7 +74,7 @@ class Attachments:
             set_headers = tuple(sorted((headers or {}).items()))
             external = ExternalCheck(external_config, set_headers, usable=headers is not None)
         auth = None
-        if basic_config is not None or external is not None:
+        if basic is not None or external is not None:  # `satisfy` alone changes nothing
             satisfy_any = basic_config is not None and basic_config.satisfy_any
             auth = RouteAuth(basic, satisfy_any, external)
         self._auths[ref] = auth

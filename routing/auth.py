@@ -86,6 +86,7 @@ class RouteAuth:
     """What a route's requests must show besides passing the IP lists."""
 
     basic: PasswordFile | None
+    """At least one of `basic` and `external` is set."""
     satisfy_any: bool
     """nginx's `satisfy any`: the IP lists or the authentication suffice."""
     external: ExternalCheck | None = None

@@ -30,8 +30,9 @@ and only step 7 runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from routing.admission import AdmittedIngress
 from routing.classes import ClassSelector, ClassSettings
@@ -247,34 +248,48 @@ class _Inputs:
 
 def _header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
     """The ConfigMaps some Ingress names in `custom-headers` or `auth-proxy-set-headers`: the
-    only ones routes depend on, so
-    that an edit of the global ConfigMap does not recompile the route table."""
-    named = set()
-    for admitted in state.ingresses:
+    only ones routes depend on, so that an edit of the global ConfigMap does not recompile the
+    route table."""
+
+    def refs(admitted: AdmittedIngress) -> Iterable[ObjectRef | None]:
         control, external = admitted.config.headers, admitted.config.extauth
-        for ref in (
-            control.custom_headers if control is not None else None,
-            external.proxy_set_headers if external is not None else None,
-        ):
-            if ref is not None:
-                named.add((ref[0] or admitted.source.meta.namespace, ref[1]))
-    if not named:
-        return ()
-    return tuple(c for c in state.configmaps if (c.meta.namespace, c.meta.name) in named)
+        yield control.custom_headers if control is not None else None
+        yield external.proxy_set_headers if external is not None else None
+
+    return _named(state.configmaps, state, refs)
 
 
 def _auth_secrets(state: ClusterState) -> tuple[Secret, ...]:
     """The Secrets some Ingress names in `auth-secret`: the only ones routes depend on, so
     that a TLS Secret's rotation does not recompile the route table."""
-    named = set()
-    for admitted in state.ingresses:
+
+    def refs(admitted: AdmittedIngress) -> Iterable[ObjectRef | None]:
         auth = admitted.config.auth
-        if auth is not None and auth.basic is not None:
-            namespace, name = auth.basic.secret
-            named.add((namespace or admitted.source.meta.namespace, name))
+        yield auth.basic.secret if auth is not None and auth.basic is not None else None
+
+    return _named(state.secrets, state, refs)
+
+
+ObjectRef = tuple[str | None, str]
+"""An object an annotation names: (namespace or None for the Ingress's, name)."""
+_Named = TypeVar("_Named", ConfigMap, Secret)
+
+
+def _named(
+    objects: Sequence[_Named],
+    state: ClusterState,
+    refs: Callable[[AdmittedIngress], Iterable[ObjectRef | None]],
+) -> tuple[_Named, ...]:
+    """The `objects` that some Ingress's annotations name (`refs`), in their order."""
+    named = {
+        (ref[0] or admitted.source.meta.namespace, ref[1])
+        for admitted in state.ingresses
+        for ref in refs(admitted)
+        if ref is not None
+    }
     if not named:
         return ()
-    return tuple(s for s in state.secrets if (s.meta.namespace, s.meta.name) in named)
+    return tuple(o for o in objects if (o.meta.namespace, o.meta.name) in named)
 
 
 def _global_config(

@@ -275,7 +275,7 @@ class Exchange:
                 if self._got_response_byte or not self.body.replayable:
                     raise
                 # The pod closed the idle connection as we reused it: once more, fresh.
-        conn = await pool.connect(endpoint, self._connect_timeout(), target.backend, policy)
+        conn = await pool.connect(endpoint, self.connect_timeout(), target.backend, policy)
         if self.response_started:  # answered while connecting (a body over the limit)
             conn.close()
             return
@@ -297,7 +297,7 @@ class Exchange:
                 self.continue_sent = True
                 self.down.write(CONTINUE)
             self.down.resume_reading()
-        self._arm_timer(self._read_timeout())
+        self._arm_timer(self.read_timeout())
         try:
             await self._waiter
         finally:
@@ -488,13 +488,13 @@ class Exchange:
 
     # --- timeouts ---------------------------------------------------------------------------
     # The route's own timeouts (`annotations.timeouts`) over the ConfigMap's.
-    def _connect_timeout(self) -> float:
+    def connect_timeout(self) -> float:
         return (self.timeouts and self.timeouts.connect) or self.config.proxy_connect_timeout
 
-    def _send_timeout(self) -> float:
+    def send_timeout(self) -> float:
         return (self.timeouts and self.timeouts.send) or self.config.proxy_send_timeout
 
-    def _read_timeout(self) -> float:
+    def read_timeout(self) -> float:
         return (self.timeouts and self.timeouts.read) or self.config.proxy_read_timeout
 
     def _arm_timer(self, delay: float) -> None:
@@ -512,9 +512,9 @@ class Exchange:
         if conn is None or self.finished:
             return
         if self.down.write_paused:
-            self._arm_timer(self._read_timeout())  # we stopped reading, not the pod
+            self._arm_timer(self.read_timeout())  # we stopped reading, not the pod
             return
-        limit = self._send_timeout() if conn.write_paused else self._read_timeout()
+        limit = self.send_timeout() if conn.write_paused else self.read_timeout()
         idle = self.loop.time() - conn.last_read
         if idle < limit:
             self._arm_timer(limit - idle)

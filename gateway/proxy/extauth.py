@@ -1,7 +1,8 @@
 """External authentication checks (`annotations.extauth`): ask the service, read its verdict.
 
 The request to `auth-url` is ingress-nginx's `auth_request` sub-request: the client's
-headers (hop-by-hop, framing and `X-Forwarded-Proto` dropped), never its body, plus
+headers (hop-by-hop ones, those its `Connection` names, framing and `X-Forwarded-Proto`
+dropped), never its body, plus
 `X-Original-URI`, `X-Original-URL`, `X-Original-Method`, `X-Scheme`, `X-Real-IP`,
 `X-Forwarded-For`, `X-Auth-Request-Redirect`, `X-Request-ID`, `X-Sent-From:
 nginx-ingress-controller` (services written for ingress-nginx look for these) and the
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from gateway.proxy.request import HOP_BY_HOP, request_line
+from gateway.proxy.request import HOP_BY_HOP, nominated_headers, request_line
 from gateway.proxy.subrequest import KeepAlive, SubrequestError, SubrequestPool
 from gateway.proxy.variables import expand
 
@@ -167,10 +168,11 @@ def _headers(
     check: ExternalCheck, head: RequestHead, scheme: str, client_ip: str
 ) -> list[tuple[str, str]]:
     """The headers of the request to the auth service."""
+    nominated = nominated_headers(head)
     out = [
         (name.decode("latin-1"), value.decode("latin-1"))
         for name, value in head.headers
-        if name.lower() not in _NOT_SENT
+        if name.lower() not in _NOT_SENT and name.lower() not in nominated
     ]
     request_uri = head.target.decode("latin-1")
     host = head.host_header.decode("latin-1")

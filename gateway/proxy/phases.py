@@ -49,6 +49,7 @@ def admit(ex: Exchange) -> int:
     if route is None:
         return 404
     ex.route = ex.target = route
+    ex.timeouts = route.timeouts
     if ex.body.apply_limits(route.body, config, head.content_length):
         return 413
     if route.cors is not None:
@@ -91,8 +92,6 @@ async def authorize(ex: Exchange) -> int:
         return 0
     if not auth.satisfy_any and by_address is False:
         return 403
-    if auth.basic is None and auth.external is None:
-        return 403 if by_address is False else 0  # `satisfy` alone: the IP lists decide
     return await _basic(ex, auth.basic) or await _external(ex, auth.external)
 
 
@@ -115,13 +114,8 @@ async def _external(ex: Exchange, check: ExternalCheck | None) -> int:
         return 0
     if not check.usable:
         return 503  # its `auth-proxy-set-headers` ConfigMap is missing
-    route, config, head, peer = ex.route, ex.config, ex.head, ex.down.peer
-    assert route is not None
-    own = route.timeouts
-    timeouts = (
-        (own and own.connect) or config.proxy_connect_timeout,
-        (own and own.read) or config.proxy_read_timeout,
-    )
+    head, peer = ex.head, ex.down.peer
+    timeouts = (ex.connect_timeout(), ex.read_timeout())
     authenticator = ex.down.server.authenticator
     verdict = await authenticator.check(check, head, peer, ex.client, timeouts, ex.loop.time())
     if check.config.always_set_cookie:
@@ -148,7 +142,6 @@ def prepare(ex: Exchange) -> int:
         return 503
     if ex.target is not route.fallback:
         ex.error_codes = route.error_codes
-    ex.timeouts = route.timeouts
     path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None
     peer = ex.down.peer
     ex.forward_head = upstream_head(

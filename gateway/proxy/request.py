@@ -318,7 +318,7 @@ def upstream_head(
     decided the pod sees: (header names dropped from the client's, header lines added).
     """
     client_ip, trusted = client
-    nominated = _nominated(head)
+    nominated = nominated_headers(head)
     if policy is not None:
         nominated = nominated | policy.request_drop
     if auth is not None:
@@ -404,7 +404,7 @@ def error_page_head(
     """The request for a `custom-http-errors` page, as ingress-nginx's error location sends it
     to the default backend: `GET /` (`HEAD` for HEAD) with the client's end-to-end headers, no
     body, and what happened in the X- headers (`service`/`port`: who answered `code`)."""
-    nominated = _nominated(head)
+    nominated = nominated_headers(head)
     out = [
         b"HEAD / HTTP/1.1\r\n" if head.method == "HEAD" else b"GET / HTTP/1.1\r\n",
         b"Host: " + head.host_header + b"\r\n",
@@ -434,7 +434,8 @@ def error_page_head(
     return b"".join(out)
 
 
-def _nominated(head: RequestHead) -> frozenset[bytes]:
+def nominated_headers(head: RequestHead) -> frozenset[bytes]:
+    """Headers the client's `Connection` names: hop-by-hop, never passed on."""
     value = header_value(head, b"connection")
     if not value:
         return frozenset()

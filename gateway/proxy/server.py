@@ -131,6 +131,7 @@ class ProxyServer:
         snapshot = self.holder.current
         max_age = snapshot.config.upstream_keepalive_timeout if snapshot is not None else 60.0
         self.pool.expire(max_age)
+        self.authenticator.pool.expire(self.loop.time())
         if self._servers:
             self._schedule_sweep()
 

@@ -56,7 +56,8 @@ class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     requests: int = 0
-    idle_since: float = 0.0
+    expires: float = 0.0
+    """When, idle, it is closed (`auth-keepalive-timeout` after it was put back)."""
 
 
 @dataclass(eq=False)
@@ -113,7 +114,7 @@ class SubrequestPool:
         origin = (scheme, host, parts.port or (443 if scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         request = _request(method, target, parts.netloc, headers, keepalive.connections > 0)
-        reused = self._take(origin, keepalive)
+        reused = self._take(origin)
         if reused is not None:
             try:
                 return await self._exchange(
@@ -135,15 +136,24 @@ class SubrequestPool:
         except _StaleConnection as err:
             raise SubrequestError(str(err)) from None
 
-    def _take(self, origin: Origin, keepalive: KeepAlive) -> _Connection | None:
+    def _take(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = asyncio.get_running_loop().time()
         while idle:
             conn = idle.pop()
-            if now - conn.idle_since < keepalive.timeout and not conn.writer.is_closing():
+            if now < conn.expires and not conn.writer.is_closing():
                 return conn
             conn.writer.close()
         return None
+
+    def expire(self, now: float) -> None:
+        """Close the idle connections whose keep-alive time is over (the server's sweep)."""
+        for origin, idle in list(self._idle.items()):
+            for conn in [c for c in idle if c.expires <= now]:
+                idle.remove(conn)
+                conn.writer.close()
+            if not idle:
+                del self._idle[origin]
 
     async def _exchange(
         self,
@@ -189,7 +199,7 @@ class SubrequestPool:
             and len(self._idle.get(origin, ())) < keepalive.connections
         )
         if reusable:
-            conn.idle_since = asyncio.get_running_loop().time()
+            conn.expires = asyncio.get_running_loop().time() + keepalive.timeout
             self._idle.setdefault(origin, deque()).append(conn)
         else:
             conn.writer.close()

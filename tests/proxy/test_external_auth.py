@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway.proxy.subrequest import KeepAlive, SubrequestPool
 from tests.proxy.harness import Recorded, cluster, exchange, get, ingress, response
 
 pytestmark = pytest.mark.asyncio
@@ -239,3 +240,28 @@ async def test_a_kept_connection_the_service_closed_is_replaced(upstreams, gatew
         assert (await exchange(gw.port, _request("Bearer ok")))[0].status == 200
         await asyncio.sleep(0.05)  # the close reaches the gateway's idle connection
     assert auth.connections == 3 and len(auth.requests) == 3
+
+
+async def test_headers_the_client_s_connection_names_stay_behind(upstreams, gateway) -> None:
+    _pod, auth, gw = await _setup(upstreams, gateway)
+    hop = [("Connection", "X-Hop"), ("X-Hop", "1"), ("X-Kept", "1")]
+    assert (await exchange(gw.port, _request("Bearer ok", headers=hop)))[0].status == 200
+    [check] = auth.requests
+    assert check.header("X-Hop") is None and check.header("X-Kept") == "1"
+
+
+async def test_idle_connections_to_a_service_expire(upstreams) -> None:
+    service = await upstreams(auth_service)
+    pool = SubrequestPool()
+    keep = KeepAlive(connections=2, timeout=30.0)
+    url = f"http://127.0.0.1:{service.port}/verify"
+    answer = await pool.fetch(url, "GET", [], connect_timeout=1, read_timeout=1, keepalive=keep)
+    assert answer.status == 401
+    loop = asyncio.get_running_loop()
+    pool.expire(loop.time() + 1)  # not yet: kept
+    await pool.fetch(url, "GET", [], connect_timeout=1, read_timeout=1, keepalive=keep)
+    assert service.connections == 1
+    pool.expire(loop.time() + 31)  # the keep-alive time is over: closed
+    await pool.fetch(url, "GET", [], connect_timeout=1, read_timeout=1, keepalive=keep)
+    assert service.connections == 2
+    pool.close_all()
