@@ -65,6 +65,7 @@ class Gateway:
         self.metrics.watch_pool(self.proxy.pool)
         self.metrics.watch_limiter(self.proxy.limiter)
         self.metrics.watch_mirrors(self.proxy.mirrors)
+        self.metrics.watch_tunnels(self.proxy.tunnels)
         self.store = Store()
         compile_settings = CompileSettings(
             classes=settings.classes,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
     from gateway.proxy.mirror import Mirrors
     from gateway.proxy.ratelimit import RateLimiter
+    from gateway.proxy.tunnel import Tunnels
     from gateway.proxy.upstream import UpstreamPool
     from routing.model import Snapshot
 
@@ -108,6 +109,45 @@ class _MirrorCollector(Collector):
             "Copies on their way to mirrors now.",
             value=len(self._mirrors.copies),
         )
+
+
+class _TunnelCollector(Collector):
+    """Upgraded connections (WebSocket and others), read at scrape time."""
+
+    def __init__(self, tunnels: Tunnels) -> None:
+        self._tunnels = tunnels
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        tunnels = self._tunnels
+        opened = CounterMetricFamily(
+            "gateway_tunnels",
+            "Connections upgraded to a byte tunnel after a pod's 101, by protocol "
+            "(websocket or other).",
+            labels=[*_ROUTE, "protocol"],
+        )
+        for key, count in sorted(tunnels.opened.items()):
+            opened.add_metric(list(key), count)
+        yield opened
+        closed = CounterMetricFamily(
+            "gateway_tunnels_closed",
+            "Tunnels ended, by cause: client, pod (either closed), timeout or shutdown.",
+            labels=["cause"],
+        )
+        for cause, count in sorted(tunnels.closed.items()):
+            closed.add_metric([cause], count)
+        yield closed
+        yield GaugeMetricFamily(
+            "gateway_tunnels_active", "Tunnels open now.", value=len(tunnels.open)
+        )
+        carried = CounterMetricFamily(
+            "gateway_tunnel_bytes",
+            "Bytes carried through tunnels, by direction (to_client, to_pod).",
+            labels=["direction"],
+        )
+        to_client, to_pod = tunnels.bytes()
+        carried.add_metric(["to_client"], to_client)
+        carried.add_metric(["to_pod"], to_pod)
+        yield carried
 
 
 class _Buckets:
@@ -272,6 +312,10 @@ class Metrics:
     def watch_mirrors(self, mirrors: Mirrors) -> None:
         """Export what became of mirrored copies."""
         self.registry.register(_MirrorCollector(mirrors))
+
+    def watch_tunnels(self, tunnels: Tunnels) -> None:
+        """Export upgraded connections."""
+        self.registry.register(_TunnelCollector(tunnels))
 
     def observe(self, exchange: Exchange) -> None:
         """Record one finished request."""

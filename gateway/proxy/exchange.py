@@ -43,6 +43,8 @@ from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.retries import StatusRetried, TryBudget
+from gateway.proxy.tunnel import Side, Tunnel
+from gateway.proxy.upgrade import accepted_switch, protocol_label
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend
 
@@ -82,6 +84,10 @@ class Exchange:
     """(content type, body) of an error answer that is not the standard page."""
     mirror: MirrorCopy | None = None
     """The copy of this request on its way to the route's mirror (`gateway.proxy.mirror`)."""
+    tunnel: Tunnel | None = None
+    """The byte tunnel the connection became after the pod's 101 (`gateway.proxy.tunnel`)."""
+    _total: asyncio.Timeout | None = None
+    """Higress's whole-request `timeout` while it runs (a tunnel lifts it)."""
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -155,6 +161,8 @@ class Exchange:
                 await self._proxy()
         except asyncio.CancelledError:
             self._drop_upstream()
+            if self.tunnel is not None:
+                self.tunnel.close(reason="shutdown", abort=True)
             self.close_after = True
             raise
         except Exception:
@@ -183,7 +191,7 @@ class Exchange:
         """`_proxy` under Higress's whole-request `timeout`: 504 when it expires before the
         response started, a cut connection after (Envoy's route timeout)."""
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit) as self._total:
                 await self._proxy()
         except TimeoutError:
             self._drop_upstream()
@@ -351,6 +359,9 @@ class Exchange:
     ) -> None:
         """The pod's response head: re-serialise it for the client."""
         self._got_response_byte = True
+        if status == 101:
+            self._switch(reason, headers)
+            return
         budget = self.budget
         if budget is not None and status in budget.statuses:
             retried = StatusRetried(status)
@@ -375,6 +386,45 @@ class Exchange:
         if self.head.method == "HEAD":
             # httptools cannot be told a HEAD response has no body: finish here, never reuse.
             self._complete(reusable=False)
+
+    def _switch(self, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """The pod's 101: check it answers the offer, pass it on, and become a tunnel."""
+        conn, route, target = self.upstream, self.route, self.target
+        assert conn is not None and conn.transport is not None and target is not None
+        try:
+            switched = accepted_switch(self.head, headers)
+        except InvalidResponse as err:
+            self.upstream_failed(err)
+            conn.close()
+            return
+        policy = route.headers if route is not None else None
+        head = response_head(101, reason, headers, self.head, policy, self.replaced)[0]
+        self.status = 101
+        self.upstream_status = _join(self.upstream_status, "101")
+        self.upstream_time = self.loop.time() - self.upstream_started
+        self.response_started = self.close_after = True
+        self.down.write(
+            head + self.added_headers + b"Connection: upgrade\r\nUpgrade: " + switched + b"\r\n\r\n"
+        )
+        self._cancel_timer()
+        self.upstream, conn.exchange, self.sending = None, None, False
+        if self._total is not None:
+            self._total.reschedule(None)  # Envoy's route timeout ends with the response head
+        labels = (target.namespace, target.ingress, target.service, protocol_label(switched))
+        tunnel = self.tunnel = Tunnel(
+            self.down.server.tunnels, labels, self.read_timeout(), self._tunnel_ended
+        )
+        client, held = self.down.hand_over()
+        pod = Side(conn.transport, conn, conn.write_paused, self.send_timeout())
+        conn.switched_to = tunnel.connect(client, pod, held)
+
+    def _tunnel_ended(self) -> None:
+        tunnel = self.tunnel
+        assert tunnel is not None
+        self.bytes_sent += tunnel.to_client
+        self.body.received += tunnel.to_pod
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _intercept(self, status: int) -> None:
         """An upstream status listed in `custom-http-errors`: drop this response unread (its
@@ -422,7 +472,8 @@ class Exchange:
         """The pod's response ended as its framing said."""
         if not self.response_started:
             return
-        self._complete(reusable=keep_alive and self.body.complete)
+        # After an upgrade offer the pod may consider the connection its own: never reused.
+        self._complete(reusable=keep_alive and self.body.complete and not self.head.upgrade)
 
     def upstream_eof(self) -> None:
         """The pod closed its side: the end of a close-delimited body, or a failure."""

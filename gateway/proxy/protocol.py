@@ -31,7 +31,10 @@ import httptools
 
 from gateway.proxy.exchange import Exchange
 from gateway.proxy.request import Peer, RequestHead, check
+from gateway.proxy.request_body import RequestBody
 from gateway.proxy.responses import error_response
+from gateway.proxy.tunnel import Side
+from gateway.proxy.upgrade import upgrade_offer
 from routing.globals import GlobalConfig
 
 if TYPE_CHECKING:
@@ -82,6 +85,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self.linger_until = 0.0
         self.stop_parsing = False
         self.pending_error = 0
+        self.held: bytes | None = None
+        """What the client sent after an upgrade request, kept unparsed until the pod accepts
+        the upgrade (tunnel bytes) or refuses it (HTTP again)."""
         # per request being parsed
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -109,6 +115,8 @@ class DownstreamProtocol(asyncio.Protocol):
         self.closing = True
         self._cancel_timer()
         self.server.connection_closed(self)
+        if self.pipeline and self.pipeline[0].tunnel is not None:
+            return  # the tunnel's end finishes its exchange, which is then logged
         for exchange in self.pipeline:
             exchange.finished = True
         if self.pipeline:
@@ -240,8 +248,11 @@ class DownstreamProtocol(asyncio.Protocol):
         elif self.stop_parsing or self.closing or self.server.draining:
             self.close()
         else:
+            held, self.held = self.held, None
             self._idle()
             self.resume_reading()
+            if held:
+                self.data_received(held)  # the pod refused an upgrade: HTTP goes on
 
     def keeps_alive(self, exchange: Exchange) -> bool:
         """Whether the connection stays open after `exchange` (decides `Connection: close`)."""
@@ -287,7 +298,7 @@ class DownstreamProtocol(asyncio.Protocol):
     def resume_reading(self) -> None:
         """Read from the client again (idempotent); never while requests are queued."""
         if self.read_paused and self.transport is not None and not self.closing:
-            if len(self.pipeline) > 1:
+            if len(self.pipeline) > 1 or self.held is not None:
                 return
             self.read_paused = False
             self.transport.resume_reading()
@@ -366,21 +377,69 @@ class DownstreamProtocol(asyncio.Protocol):
         self.write(error_response(status, close=True))
         self.close(linger=True)
 
+    # --- upgrades ----------------------------------------------------------------------------
     def _upgrade(self, data: bytes, offset: int) -> None:
-        """CONNECT is refused; other Upgrade requests are served as plain HTTP for now."""
+        """llhttp stopped after a head with `Connection: upgrade` (or CONNECT) at `offset`.
+
+        CONNECT is refused. A request that may become a tunnel (`gateway.proxy.upgrade`) offers
+        the upgrade to the pod, and what follows its head is held, unparsed, until the pod
+        answers. Any other is served as a plain request and parsing goes on.
+        """
         if not self.pipeline or self.pipeline[-1].head.method == "CONNECT":
             self._fail(405)
             return
         exchange = self.pipeline[-1]
-        # The parser stopped at the end of the head: a declared body was not parsed, so this
-        # request cannot be served without an ambiguity about where it ends.
-        if exchange.head.has_body:
-            exchange.close_after = True
-            self.stop_parsing = True
-            return
+        if exchange.early:
+            return  # answered with an error, then closed
         rest = data[offset:]
+        head = exchange.head
+        if head.has_body:
+            self._parse_body_after_upgrade_head(exchange)
+        else:
+            offer = upgrade_offer(head)
+            if offer is None:
+                exchange.early = 400
+                self.stop_parsing = True
+                return
+            if offer:
+                head.upgrade = offer
+                self.held = rest
+                self.pause_reading()
+                return
         if rest:
             self.data_received(rest)
+
+    def _parse_body_after_upgrade_head(self, exchange: Exchange) -> None:
+        """An upgrade request with a body is served as a plain request (never a tunnel).
+
+        llhttp ends such a message at its head and would take the body for the new protocol's
+        bytes, so the body is parsed by a fresh parser given a head with the same framing and
+        no upgrade; that parser then reads the connection's later requests too.
+        """
+        head = exchange.head
+        exchange.body = RequestBody(True)  # the message "ended" at its head: undo that
+        self.stop_parsing = False
+        framing = (
+            b"Transfer-Encoding: chunked"
+            if head.chunked
+            else b"Content-Length: %d" % (head.content_length or 0)
+        )
+        resumer = _BodyAfterUpgradeHead(self)
+        self.parser = httptools.HttpRequestParser(resumer)
+        self.parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+        if self.pipeline[0] is exchange:
+            self.last_body_read = self.loop.time()
+            self._set_deadline(self.config.client_body_timeout, 408)
+
+    def hand_over(self) -> tuple[Side, bytes]:
+        """The pod accepted the upgrade: this connection, for a tunnel to take over, and the
+        bytes held since the request head. Writes held back by `cork` go first."""
+        self.uncork()
+        self._cancel_timer()
+        held, self.held = self.held or b"", None
+        self.read_paused = False
+        assert self.transport is not None
+        return Side(self.transport, self, self.write_paused, CLIENT_SEND_TIMEOUT), held
 
     # --- timeouts ----------------------------------------------------------------------------
     def _idle(self) -> None:
@@ -440,6 +499,38 @@ class DownstreamProtocol(asyncio.Protocol):
         if self.pipeline:
             self.server.cancel(self.pipeline[0])
         self.close()
+
+
+class _BodyAfterUpgradeHead:
+    """Parser callbacks that skip a made-up head and pass the rest on (see
+    `DownstreamProtocol._parse_body_after_upgrade_head`)."""
+
+    def __init__(self, down: DownstreamProtocol) -> None:
+        self.down = down
+        self.skipping = True
+
+    def on_message_begin(self) -> None:
+        if not self.skipping:
+            self.down.on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        if not self.skipping:
+            self.down.on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.skipping:
+            self.down.on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if not self.skipping:
+            self.down.on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.down.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.skipping = False
+        self.down.on_message_complete()
 
 
 def _current_config(server: ProxyServer) -> GlobalConfig:

@@ -89,6 +89,7 @@ class RequestHead:
         "raw_path",
         "request_id",
         "target",
+        "upgrade",
         "version",
     )
 
@@ -118,6 +119,8 @@ class RequestHead:
         self.chunked = False
         self.expect_continue = False
         self.request_id = ""
+        self.upgrade = b""
+        """The `Upgrade` value offered to the pod (`gateway.proxy.upgrade`); empty for none."""
 
     @property
     def has_body(self) -> bool:
@@ -367,6 +370,8 @@ def upstream_head(
         out.append(auth[1])
     if copy is not None:
         out.append(b"Connection: close\r\n")
+    elif head.upgrade:
+        out.append(b"Connection: upgrade\r\nUpgrade: " + head.upgrade + b"\r\n")
     if head.chunked and with_body:
         out.append(b"Transfer-Encoding: chunked\r\n")
     elif head.content_length is not None and with_body:

@@ -71,7 +71,7 @@ def response_head(
     if encoding is not None and encoding != b"chunked":
         raise InvalidResponse(f"unsupported response Transfer-Encoding {encoding!r}")
     rechunk = close_delimited = ends_by_close = False
-    bodiless = request.method == "HEAD" or status in (204, 304)
+    bodiless = request.method == "HEAD" or status in (101, 204, 304)
     if length is not None and encoding is None:
         lines.append(b"Content-Length: " + length + b"\r\n")
     elif not bodiless:

@@ -20,6 +20,7 @@ from gateway.proxy.passwords import PasswordChecker
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.ratelimit import RateLimiter
 from gateway.proxy.tls import TlsTerminator
+from gateway.proxy.tunnel import Tunnels
 from gateway.proxy.upstream import UpstreamPool
 from gateway.snapshot import SnapshotHolder
 
@@ -56,6 +57,7 @@ class ProxyServer:
         self.passwords = PasswordChecker()
         self.authenticator = ExternalAuthenticator()
         self.tls = TlsTerminator()
+        self.tunnels = Tunnels()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False
@@ -150,6 +152,7 @@ class ProxyServer:
         deadline = self.loop.time() + timeout
         while self.connections and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
+        self.tunnels.close_all()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()

@@ -60,6 +60,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._interim = False
+        self.switched_to: asyncio.Protocol | None = None
+        """The tunnel end that took this connection over after a 101 it accepted."""
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -79,6 +81,13 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             exchange.upstream_failed(InvalidResponse("malformed response"))
             self.close()
+        except httptools.HttpParserUpgrade as err:
+            # After a 101 head: what follows is the new protocol's, for the tunnel if one opened.
+            rest = data[int(err.args[0]) :]
+            if self.switched_to is None:
+                self.close()
+            elif rest:
+                self.switched_to.data_received(rest)
         finally:
             down.uncork()
 
@@ -120,7 +129,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        self._interim = 100 <= status < 200
+        self._interim = 100 <= status < 200 and status != 101
         if self._interim:
             return  # 100 Continue and other interim responses are not forwarded
         assert self.exchange is not None

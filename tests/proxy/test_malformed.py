@@ -134,12 +134,13 @@ async def test_data_after_connection_close_is_ignored(upstreams, gateway) -> Non
     assert resp.status == 200 and resp.closed
 
 
-async def test_websocket_upgrade_is_served_as_plain_http_without_the_upgrade(
+async def test_upgrade_without_connection_upgrade_is_plain_http_without_it(
     upstreams, gateway
 ) -> None:
+    """reliability.md §2 row 43 (offers the pod may accept: tests/proxy/test_upgrade.py)."""
     up = await upstreams()
     gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
-    raw = get("app.test", "/ws", headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")])
+    raw = get("app.test", "/ws", headers=[("Connection", "keep-alive"), ("Upgrade", "websocket")])
     responses = await exchange(gw.port, raw + get("app.test", "/next"), responses=2)
     assert [r.status for r in responses] == [200, 200]
     assert "upgrade" not in up.requests[0].names()
