@@ -32,6 +32,7 @@ from annotations import (
     service,
     snippets,
     timeouts,
+    tlspolicy,
 )
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
@@ -73,6 +74,7 @@ GROUPS: tuple[Group, ...] = (
     _group("access", access),
     _group("auth", auth),
     _group("extauth", extauth),
+    _group("tlspolicy", tlspolicy),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -122,6 +124,7 @@ class IngressAnnotations:
     access: access.AccessControl | None = None
     auth: auth.Authentication | None = None
     extauth: extauth.ExternalAuth | None = None
+    tlspolicy: tlspolicy.TlsPolicy | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

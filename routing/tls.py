@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from routing.admission import AdmittedIngress
 from routing.certificates import KeyPair
 from routing.problems import Problem
 from routing.sources import Secret
+from routing.tlspolicy import HostPolicy, build_policies
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +40,27 @@ class TlsTable:
     hosts: Mapping[str, HostCertificate] = field(default_factory=dict)
     default: HostCertificate | None = None
     """From `--default-ssl-certificate`; None means the gateway's self-signed one."""
+    policies: Mapping[str, HostPolicy] = field(default_factory=dict)
+    """Host → its TLS settings and client-certificate rules (`routing.tlspolicy`)."""
     digest: str = ""
 
     def lookup(self, server_name: str) -> HostCertificate | None:
         """The exact host's certificate, else its wildcard's, else None (the default)."""
-        found = self.hosts.get(server_name)
-        if found is None:
-            _, dot, parent = server_name.partition(".")
-            if dot:
-                found = self.hosts.get("*." + parent)
-        return found
+        return by_server_name(self.hosts, server_name)
+
+    def policy_for(self, server_name: str) -> HostPolicy | None:
+        """The exact host's policy, else its wildcard's, else None (ingress-nginx's defaults)."""
+        return by_server_name(self.policies, server_name) if self.policies else None
+
+
+def by_server_name(table: Mapping[str, T], server_name: str) -> T | None:
+    """`table[server_name]`, else the entry of its one-label wildcard (`*.parent`)."""
+    found = table.get(server_name)
+    if found is None:
+        _, dot, parent = server_name.partition(".")
+        if dot:
+            found = table.get("*." + parent)
+    return found
 
 
 def build_tls(
@@ -99,7 +114,9 @@ def build_tls(
                     "MissingSecret",
                 )
             )
-    return TlsTable(hosts, default, _digest(hosts, default)), problems
+    policies, policy_problems = build_policies(ingresses, by_key)
+    problems.extend(policy_problems)
+    return TlsTable(hosts, default, policies, _digest(hosts, default, policies)), problems
 
 
 def declared_tls_hosts(ingresses: Iterable[AdmittedIngress]) -> frozenset[str]:
@@ -129,7 +146,12 @@ def _unusable(secret: Secret | None, name: str) -> str:
     return f"Secret {name} has no tls.crt and tls.key"
 
 
-def _digest(hosts: Mapping[str, HostCertificate], default: HostCertificate | None) -> str:
+def _digest(
+    hosts: Mapping[str, HostCertificate],
+    default: HostCertificate | None,
+    policies: Mapping[str, HostPolicy],
+) -> str:
     parts = [f"{host}={cert.pair.digest}" for host, cert in sorted(hosts.items())]
     parts.append(f"default={default.pair.digest if default else ''}")
+    parts.extend(f"policy {host}={policy.describe()}" for host, policy in sorted(policies.items()))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

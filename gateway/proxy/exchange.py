@@ -73,7 +73,8 @@ class Exchange:
     auth_cookies = b""
     """The auth service's `Set-Cookie` lines, added to the pod's successful answers."""
     auth_upstream: tuple[frozenset[bytes], bytes] | None = None
-    """Headers the auth service gave for the pod: (names dropped, lines added)."""
+    """Headers the gateway's checks give the pod (the auth service's, the client certificate's):
+    (names dropped from the client's, lines added)."""
     added_headers = b""
     """Header lines the gateway adds to every answer, its own too (HSTS)."""
     replaced: frozenset[bytes] = frozenset()
@@ -311,6 +312,11 @@ class Exchange:
         finally:
             self._cancel_timer()
         self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
+
+    def add_upstream_headers(self, names: frozenset[bytes], lines: bytes) -> None:
+        """Give the pod `lines`, dropping the client's headers of `names`."""
+        dropped, added = self.auth_upstream or (frozenset(), b"")
+        self.auth_upstream = (dropped | names, added + lines)
 
     # --- request body, from the downstream protocol -----------------------------------------
     def feed_body(self, chunk: bytes) -> None:

@@ -2,7 +2,8 @@
 
 `admit` finds the route and applies the policies that may answer the request without a pod,
 in the order of nginx's phases as ingress-nginx configures them: `block-cidrs` (http level),
-the route match and `proxy-body-size` (find-config), the CORS preflight and the route's
+the client certificate of an HTTPS request (nginx checks it as the request arrives), the
+route match and `proxy-body-size` (find-config), the CORS preflight and the route's
 redirects (its location's rewrite directives), the HTTPS redirect (its Lua rewrite handler),
 the rate limits (preaccess) and the IP lists (access). A route with authentication takes its
 access phase in `authorize` instead, which may wait (a password hash checked off the loop).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.proxy import policies
+from gateway.proxy import clientcerts, policies
 from gateway.proxy.extauth import signin_location
 from gateway.proxy.mirror import copy_request
 from gateway.proxy.request import client_address, request_line, upstream_head
@@ -45,6 +46,11 @@ def admit(ex: Exchange) -> int:
             ex.replaced = policies.HSTS_REPLACES
     if policies.blocked(ex.client_ip, config):
         return 403
+    tls_policy = snapshot.tls.policy_for(head.host) if snapshot.tls.policies else None
+    if tls_policy is not None and tls_policy.clients and peer.scheme == "https":
+        status = clientcerts.check(ex, tls_policy.clients, tls_policy.key)
+        if status:
+            return status  # as nginx, before the request is routed
     route = snapshot.matcher.match(head.host, head.path, head)
     if route is None:
         return 404
@@ -69,6 +75,10 @@ def admit(ex: Exchange) -> int:
         ex.location = policies.https_redirect(route, head, peer, trusted, config)
         if ex.location is not None:
             return config.http_redirect_code
+        if tls_policy is not None and tls_policy.clients:
+            status = clientcerts.check(ex, tls_policy.clients, tls_policy.key)
+            if status:
+                return status  # plain HTTP shows no certificate
     if route.limits is not None:
         limiter, now = ex.down.server.limiter, ex.loop.time()
         refusal, ex.slot = limiter.admit(route, ex.client_ip, now, config)
@@ -121,7 +131,7 @@ async def _external(ex: Exchange, check: ExternalCheck | None) -> int:
     if check.config.always_set_cookie:
         ex.added_headers += verdict.cookies
     if verdict.status == 0:
-        ex.auth_upstream = (check.copied, verdict.upstream)
+        ex.add_upstream_headers(check.copied, verdict.upstream)
         if not check.config.always_set_cookie:
             ex.auth_cookies = verdict.cookies
         return 0

@@ -38,6 +38,7 @@ from gateway.proxy.upgrade import upgrade_offer
 from routing.globals import GlobalConfig
 
 if TYPE_CHECKING:
+    from gateway.proxy.clientcerts import Presented
     from gateway.proxy.server import ProxyServer
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class _HeadError(Exception):
 
 class DownstreamProtocol(asyncio.Protocol):
     """One client connection."""
+
+    client_certificate: Presented | None = None
+    """What the TLS client showed, once a request asked (`gateway.proxy.clientcerts`)."""
 
     def __init__(self, server: ProxyServer, scheme: str = "http") -> None:
         # settings and shared state

@@ -14,17 +14,22 @@ anonymous in-memory file (`memfd_create`): private keys never reach a disk.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import os
 import ssl
+import weakref
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gateway.proxy import openssl
 from routing.certificates import KeyPair, parse_key_pair
 from routing.model import Snapshot
+from routing.tls import by_server_name
+from routing.tlspolicy import HostPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,8 @@ class TlsTerminator:
     """SSL contexts for the live snapshot's certificates, and the SNI choice between them."""
 
     def __init__(self, fallback: KeyPair | None = None) -> None:
-        self.listener_context = _server_context(fallback or self_signed())
+        self._fallback_pair = fallback or self_signed()
+        self.listener_context = _server_context(self._fallback_pair)
         """The listening socket's context: the self-signed certificate and the SNI callback."""
         self.listener_context.sni_callback = self._choose
         self._fallback = self.listener_context
@@ -60,6 +66,19 @@ class TlsTerminator:
         self._by_name: dict[str, ssl.SSLContext] = {}
         self._default = self._fallback
         self._digest = ""
+        self._handshakes: dict[str, openssl.Handshake] = {}
+        """Server name → the settings its policy gives handshakes (`openssl.Handshake`)."""
+        self.server_names: weakref.WeakKeyDictionary[ssl.SSLObject, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        """The server name each TLS connection asked for (Python does not keep it)."""
+        self._client_hello: object = None
+        if openssl.AVAILABLE:
+            self._client_hello = openssl.install_client_hello(
+                self.listener_context, self._handshake
+            )
+        else:
+            logger.warning("per-host TLS settings are unavailable: %s", openssl.UNAVAILABLE_REASON)
 
     def update(self, snapshot: Snapshot) -> None:
         """Build contexts for the certificates `snapshot` serves; reuse the unchanged ones."""
@@ -68,47 +87,74 @@ class TlsTerminator:
             return  # most swaps change endpoints, not certificates
         built: dict[str, ssl.SSLContext] = {}
         by_name: dict[str, ssl.SSLContext] = {}
-        for name, cert in table.hosts.items():
+        default_pair = table.default.pair if table.default is not None else self._fallback_pair
+        for name in {*table.hosts, *table.policies}:
             # A certificate OpenSSL refuses (rare: it parsed when its Secret was read)
             # leaves the name on the context it had.
-            secret = f"{cert.namespace}/{cert.name}"
-            context = self._context(cert.pair, built, secret) or self._by_name.get(name)
+            cert = table.hosts.get(name)
+            secret = f"{cert.namespace}/{cert.name}" if cert else "--default-ssl-certificate"
+            policy = table.policies.get(name)
+            ca = policy.clients.ca if policy and policy.clients else None
+            pair = cert.pair if cert else default_pair
+            context = self._context(pair, ca, built, secret) or self._by_name.get(name)
             if context is not None:
                 by_name[name] = context
         default = self._fallback
         if table.default is not None:
             ref = f"{table.default.namespace}/{table.default.name}"
-            default = self._context(table.default.pair, built, ref) or self._default
+            default = self._context(table.default.pair, None, built, ref) or self._default
         self._by_digest = built
         self._by_name = by_name
         self._default = default
+        self._handshakes = {name: _handshake(policy) for name, policy in table.policies.items()}
         self._digest = table.digest
 
     def _context(
-        self, pair: KeyPair, built: dict[str, ssl.SSLContext], secret: str
+        self, pair: KeyPair, ca: bytes | None, built: dict[str, ssl.SSLContext], secret: str
     ) -> ssl.SSLContext | None:
-        context = built.get(pair.digest) or self._by_digest.get(pair.digest)
+        """The context for `pair` (trusting `ca` for client certificates), reused when the
+        last table had it."""
+        key = pair.digest + (hashlib.sha256(ca).hexdigest()[:16] if ca else "")
+        context = built.get(key) or self._by_digest.get(key)
         if context is None:
             try:
                 context = _server_context(pair)
-            except (ssl.SSLError, OSError) as err:
+                if ca:
+                    context.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+            except (ssl.SSLError, OSError, ValueError) as err:
                 logger.error("Secret %s: the certificate could not be loaded: %s", secret, err)
                 return None
-        built[pair.digest] = context
+        built[key] = context
         return context
+
+    def _handshake(self, server_name: str) -> openssl.Handshake | None:
+        """ClientHello callback: the settings of the name's policy, if it has one."""
+        return by_server_name(self._handshakes, server_name) if self._handshakes else None
+
+    def handshake_policy(self, ssl_object: ssl.SSLObject, snapshot: Snapshot) -> HostPolicy | None:
+        """The policy the connection's handshake was made under (by its server name)."""
+        name = self.server_names.get(ssl_object, "")
+        return snapshot.tls.policy_for(name) if name else None
 
     def _choose(self, connection: ssl.SSLObject, server_name: str | None, _: object) -> None:
         """SNI callback: exact name, then its wildcard, then the default certificate."""
         context = self._default
         if server_name:
             name = server_name.lower()
-            found = self._by_name.get(name)
-            if found is None:
-                _, dot, parent = name.partition(".")
-                found = self._by_name.get("*." + parent) if dot else None
-            if found is not None:
-                context = found
+            self.server_names[connection] = name
+            context = by_server_name(self._by_name, name) or context
         connection.context = context
+
+
+def _handshake(policy: HostPolicy) -> openssl.Handshake:
+    clients = policy.clients
+    return openssl.Handshake(
+        policy.key.encode(),
+        ciphers=policy.ciphers,
+        min_version=policy.min_version,
+        max_version=policy.max_version,
+        verify_depth=clients.rules.depth if clients is not None and clients.ca is not None else 0,
+    )
 
 
 def _server_context(pair: KeyPair) -> ssl.SSLContext:

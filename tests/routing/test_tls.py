@@ -190,3 +190,60 @@ def test_a_compile_reuses_the_certificate_table_until_a_secret_or_ingress_change
     renewed = compile_snapshot(store.state(), previous=again)
     served = renewed.tls.lookup("shop.example.com")
     assert served is not None and served.pair.chain == OTHER.cert
+
+
+# --- per-host TLS policy (routing.tlspolicy) -----------------------------------------------------
+N = "nginx.ingress.kubernetes.io/"
+
+
+def _ca_secret(name: str, key: str = "ca.crt", data: bytes = CA.pem) -> dict[str, Any]:
+    encoded = base64.b64encode(data).decode()
+    return {
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {key: encoded},
+    }
+
+
+def test_a_hosts_tls_policy_comes_from_its_oldest_ingress() -> None:
+    first = {N + "ssl-ciphers": "HIGH", N + "auth-tls-secret": "ca"}
+    second = {N + "tls-max-protocol-version": "TLSv1.2"}
+    older = ingress("old", rule("shop.example.com", path("/a")), annotations=first)
+    newer = ingress("new", rule("shop.example.com", path("/b")), annotations=second)
+    older["metadata"]["creationTimestamp"] = "2024-01-01T00:00:00Z"
+    newer["metadata"]["creationTimestamp"] = "2025-01-01T00:00:00Z"
+    snapshot = compile_objects([newer, older, _ca_secret("ca", "cacert")])
+    policy = snapshot.tls.policy_for("shop.example.com")
+    assert policy is not None and policy.ciphers == "HIGH" and policy.max_version is None
+    assert policy.clients is not None and policy.clients.ca == CA.pem
+    [conflict] = [p for p in snapshot.problems if p.code == "ConflictingTlsSettings"]
+    assert (conflict.name, conflict.severity) == ("new", "warning")
+    assert "default/old" in conflict.reason
+
+
+def test_wildcard_hosts_have_policies_too() -> None:
+    wild = ingress("w", rule("*.example.com", path("/")), annotations={N + "ssl-ciphers": "HIGH"})
+    tls = compile_objects([wild]).tls
+    assert tls.policy_for("api.example.com") is not None
+    assert tls.policy_for("a.b.example.com") is None
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        (None, "Secret default/ca does not exist"),
+        (_ca_secret("ca", "other"), "has no ca.crt (or cacert)"),
+        (_ca_secret("ca", data=b"not a certificate"), "ca.crt is not a PEM certificate"),
+    ],
+    ids=["missing", "no-key", "not-pem"],
+)
+def test_an_unusable_ca_is_an_error_and_refuses_the_host(secret: Any, reason: str) -> None:
+    guarded = ingress(
+        "g", rule("shop.example.com", path("/")), annotations={N + "auth-tls-secret": "ca"}
+    )
+    snapshot = compile_objects([guarded, *([secret] if secret else [])])
+    policy = snapshot.tls.policy_for("shop.example.com")
+    assert policy is not None and policy.clients is not None and policy.clients.ca is None
+    [problem] = [p for p in snapshot.problems if p.code == "MissingSecret"]
+    assert problem.severity == "error" and reason in problem.reason
+    assert problem.field == f"metadata.annotations[{N}auth-tls-secret]"
