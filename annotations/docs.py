@@ -90,7 +90,8 @@ def render() -> str:
     prefixes = ", ".join(f"`{p}`" for p in PREFIXES)
     parts = [_HEADER.format(prefixes=prefixes)]
     _, missing = coverage()
-    parts.append(f"{coverage_sentence()}; not yet: {', '.join(f'`{k}`' for k in missing)}.\n")
+    not_yet = f"; not yet: {', '.join(f'`{k}`' for k in missing)}" if missing else ""
+    parts.append(f"{coverage_sentence()}{not_yet}.\n")
     for group in GROUPS:
         parts.append(f"\n## {group.name}\n\n{group.doc}\n")
         parts.append("\n| key | value | default | scope | from | meaning |")

@@ -33,6 +33,7 @@ from annotations import (
     snippets,
     timeouts,
     tlspolicy,
+    upstreamtls,
 )
 from annotations._fields import Field, strip_prefix
 from annotations.errors import AnnotationError
@@ -75,6 +76,7 @@ GROUPS: tuple[Group, ...] = (
     _group("auth", auth),
     _group("extauth", extauth),
     _group("tlspolicy", tlspolicy),
+    _group("upstreamtls", upstreamtls),
     _group("service", service),
     _group("snippets", snippets),
 )
@@ -125,6 +127,7 @@ class IngressAnnotations:
     auth: auth.Authentication | None = None
     extauth: extauth.ExternalAuth | None = None
     tlspolicy: tlspolicy.TlsPolicy | None = None
+    upstreamtls: upstreamtls.UpstreamTls | None = None
     service: bool | None = None
     """`service-upstream`: the Services' cluster IPs instead of their endpoints."""
     snippets: None = None

@@ -17,6 +17,7 @@ from annotations.headers import header_name, header_value
 from routing.admission import AdmittedIngress
 from routing.auth import ExternalCheck, RouteAuth, password_file
 from routing.headers import HeaderPolicy, header_policy
+from routing.podtls import PodTls, pod_tls
 from routing.problems import Problem, Severity
 from routing.sources import ConfigMap, Secret
 
@@ -31,9 +32,11 @@ class Attachments:
     ) -> None:
         self.configmaps = {(c.meta.namespace, c.meta.name): c.data for c in configmaps}
         self.secrets = {(s.meta.namespace, s.meta.name): s.data for s in secrets}
+        self._secret_objects = {(s.meta.namespace, s.meta.name): s for s in secrets}
         self.problems = problems
         self._policies: dict[IngressRef, HeaderPolicy | None] = {}
         self._auths: dict[IngressRef, RouteAuth | None] = {}
+        self._pod_tls: dict[tuple[IngressRef, str], PodTls | None] = {}
 
     def header_policy(self, admitted: AdmittedIngress) -> HeaderPolicy | None:
         """The Ingress's compiled header policy, with its `custom-headers` ConfigMap's data."""
@@ -79,6 +82,27 @@ class Attachments:
             auth = RouteAuth(basic, satisfy_any, external)
         self._auths[ref] = auth
         return auth
+
+    def pod_tls(self, admitted: AdmittedIngress, service: str) -> PodTls | None:
+        """TLS towards the pods of `service` (`backend-protocol: HTTPS`), or None."""
+        settings = admitted.config.upstreamtls
+        if settings is None:
+            return None
+        cached = (_ref(admitted), service)
+        if cached in self._pod_tls:
+            return self._pod_tls[cached]
+        namespace = admitted.source.meta.namespace
+        secret = None
+        if settings.secret is not None:
+            ref = (settings.secret[0] or namespace, settings.secret[1])
+            secret = self._secret_objects.get(ref)
+        resolved, problem = pod_tls(settings, namespace, service, secret)
+        if problem:
+            field = annotation_field(admitted, "proxy-ssl-secret")
+            reason = f"{problem}; the routes of this Ingress answer 503 until it does"
+            self._report(admitted, field, reason, "error", "MissingSecret")
+        self._pod_tls[cached] = resolved
+        return resolved
 
     def _configmap_headers(
         self, admitted: AdmittedIngress, named: tuple[str | None, str], key: str

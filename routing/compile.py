@@ -260,12 +260,13 @@ def _header_configmaps(state: ClusterState) -> tuple[ConfigMap, ...]:
 
 
 def _auth_secrets(state: ClusterState) -> tuple[Secret, ...]:
-    """The Secrets some Ingress names in `auth-secret`: the only ones routes depend on, so
-    that a TLS Secret's rotation does not recompile the route table."""
+    """The Secrets some Ingress names in `auth-secret` or `proxy-ssl-secret`: the only ones
+    routes depend on, so that a TLS Secret's rotation does not recompile the route table."""
 
     def refs(admitted: AdmittedIngress) -> Iterable[ObjectRef | None]:
-        auth = admitted.config.auth
+        auth, pods = admitted.config.auth, admitted.config.upstreamtls
         yield auth.basic.secret if auth is not None and auth.basic is not None else None
+        yield pods.secret if pods is not None else None
 
     return _named(state.secrets, state, refs)
 

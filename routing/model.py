@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from routing.globals import GlobalConfig
     from routing.headers import HeaderPolicy
     from routing.match import Matcher
+    from routing.podtls import PodTls
 
 BackendKey = NewType("BackendKey", str)
 """``namespace/service:port`` where port is the number or name the Ingress used."""
@@ -214,6 +215,8 @@ class Route:
     """`auth-type` / `satisfy`: what the request must show besides passing the IP lists."""
     cors: Cors | None = None
     """`enable-cors`: CORS headers and preflight answers for allowed origins."""
+    pod_tls: PodTls | None = None
+    """`backend-protocol: HTTPS`: TLS towards the pods (`routing.podtls`); None: plain HTTP."""
     tls: bool = False
     """The host has TLS (a served Ingress names it in `spec.tls`): `ssl-redirect` applies."""
 

@@ -247,6 +247,7 @@ class _TableBuilder:
             access=admitted.config.access.route if admitted.config.access else None,
             cors=admitted.config.cors,
             auth=self.attached.auth(admitted),
+            pod_tls=self.attached.pod_tls(admitted, backend.service),
             conditions=admitted.config.matching if rule >= 0 else None,
         )
 

@@ -38,6 +38,7 @@ from gateway.proxy.errors import (
     UpstreamTimeout,
 )
 from gateway.proxy.phases import admit, authorize, prepare
+from gateway.proxy.podtls import server_name
 from gateway.proxy.request import Client, RequestHead, error_page_head
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
@@ -273,8 +274,12 @@ class Exchange:
         assert target is not None and route is not None
         policy = route.connections if target is route else None  # MSE's, for its own Service
         most = (policy and policy.max_requests) or config.upstream_keepalive_requests
+        pods = route.pod_tls if target is not route.fallback else None
         conn = pool.take_idle(
-            endpoint, max_age=config.upstream_keepalive_timeout, max_requests=most
+            endpoint,
+            max_age=config.upstream_keepalive_timeout,
+            max_requests=most,
+            tls_key=pods.key if pods is not None else "",
         )
         if conn is not None:
             try:
@@ -284,7 +289,10 @@ class Exchange:
                 if self._got_response_byte or not self.body.replayable:
                     raise
                 # The pod closed the idle connection as we reused it: once more, fresh.
-        conn = await pool.connect(endpoint, self.connect_timeout(), target.backend, policy)
+        tls = None
+        if pods is not None:
+            tls = (pods.key, self.down.server.pod_contexts.context(pods), server_name(pods))
+        conn = await pool.connect(endpoint, self.connect_timeout(), target.backend, policy, tls)
         if self.response_started:  # answered while connecting (a body over the limit)
             conn.close()
             return

@@ -72,6 +72,7 @@ def _load() -> ctypes.CDLL:
         ("OpenSSL_version_num", [], ctypes.c_ulong),
         ("SSL_CTX_set_client_hello_cb", [_P, _P, _P], None),
         ("SSL_CTX_get_verify_mode", [_P], ctypes.c_int),
+        ("SSL_CTX_set_verify_depth", [_P, ctypes.c_int], None),
         ("SSL_client_hello_get0_ext", [_P, ctypes.c_uint, _P, _P], ctypes.c_int),
         ("SSL_ctrl", [_P, ctypes.c_int, ctypes.c_long, _P], ctypes.c_long),
         ("SSL_set_cipher_list", [_P, ctypes.c_char_p], ctypes.c_int),
@@ -185,6 +186,13 @@ def _server_name(extension: bytes) -> str:
         return ""
     length = int.from_bytes(extension[3:5], "big")
     return extension[5 : 5 + length].decode("ascii", "replace").lower()
+
+
+def set_verify_depth(context: ssl.SSLContext, depth: int) -> None:
+    """Allow chains of up to `depth` CAs above the peer's certificate (nginx's
+    `*_verify_depth`); without the bridge OpenSSL's default (100) stays."""
+    if _LIB is not None:
+        _LIB.SSL_CTX_set_verify_depth(_context_pointer(context), depth)
 
 
 def verify_result(ssl_object: ssl.SSLObject) -> tuple[int, str]:

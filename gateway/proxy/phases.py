@@ -150,6 +150,8 @@ def prepare(ex: Exchange) -> int:
     ex.target, ex.endpoints = ex.down.server.chooser.backend_for(route, snapshot, head)
     if not ex.endpoints:
         return 503
+    if route.pod_tls is not None and not route.pod_tls.usable and ex.target is not route.fallback:
+        return 503  # its proxy-ssl-secret is missing: never connect unchecked
     if ex.target is not route.fallback:
         ex.error_codes = route.error_codes
     path = rewrite_path(route.rewrite, head.path) if route.rewrite is not None else None

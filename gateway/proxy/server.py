@@ -17,6 +17,7 @@ from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.extauth import ExternalAuthenticator
 from gateway.proxy.mirror import Mirrors
 from gateway.proxy.passwords import PasswordChecker
+from gateway.proxy.podtls import PodContexts
 from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.ratelimit import RateLimiter
 from gateway.proxy.tls import TlsTerminator
@@ -26,6 +27,7 @@ from gateway.snapshot import SnapshotHolder
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
+    from routing.model import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class ProxyServer:
         self.authenticator = ExternalAuthenticator()
         self.tls = TlsTerminator()
         self.tunnels = Tunnels()
+        self.pod_contexts = PodContexts()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None]] = {}
         self.draining = False
@@ -69,6 +72,13 @@ class ProxyServer:
         holder.on_swap(self.chooser.prune)
         holder.on_swap(self.limiter.prune)
         holder.on_swap(self.tls.update)
+        holder.on_swap(self._keep_pod_contexts)
+
+    def _keep_pod_contexts(self, snapshot: Snapshot) -> None:
+        """Drop the pod-TLS contexts no route of the new snapshot uses."""
+        self.pod_contexts.keep(
+            {r.pod_tls.key for r in snapshot.table.routes if r.pod_tls is not None}
+        )
 
     async def listen(
         self, host: str, port: int, *, reuse_port: bool = False, tls: bool = False

@@ -164,11 +164,11 @@ def _server_context(pair: KeyPair) -> ssl.SSLContext:
     context.set_ciphers(DEFAULT_CIPHERS)
     context.set_alpn_protocols(ALPN)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    _load_pair(context, pair)
+    load_pair(context, pair)
     return context
 
 
-def _load_pair(context: ssl.SSLContext, pair: KeyPair) -> None:
+def load_pair(context: ssl.SSLContext, pair: KeyPair) -> None:
     """`load_cert_chain` from memory, through an anonymous file only this process can see."""
     fd = os.memfd_create("tls-key-pair", os.MFD_CLOEXEC)
     with os.fdopen(fd, "wb") as file:

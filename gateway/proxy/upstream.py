@@ -33,7 +33,13 @@ from gateway.proxy.errors import (
     UpstreamReset,
 )
 
+PoolKey = tuple[str, int, str]
+"""(pod address, port, pod-TLS key or empty): TLS connections are pooled apart per SNI and
+client certificate, and never mixed with plain ones."""
+
 if TYPE_CHECKING:
+    import ssl
+
     from annotations.connections import ConnectionPolicy
     from gateway.proxy.exchange import Exchange
     from routing.model import BackendKey, Endpoint
@@ -42,7 +48,7 @@ if TYPE_CHECKING:
 class UpstreamConnection(asyncio.Protocol):
     """One TCP connection to one pod, serving one exchange at a time."""
 
-    def __init__(self, key: tuple[str, int], backend: BackendKey) -> None:
+    def __init__(self, key: PoolKey, backend: BackendKey) -> None:
         self.key = key
         self.backend = backend
         """The backend it was opened for (connection-policy counts)."""
@@ -182,25 +188,24 @@ class UpstreamPool:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._idle: dict[tuple[str, int], deque[UpstreamConnection]] = {}
+        self._idle: dict[PoolKey, deque[UpstreamConnection]] = {}
         self.opened = 0
         self.reused = 0
         self.failed = 0
-        self.open: dict[tuple[str, int], int] = {}
+        self.open: dict[PoolKey, int] = {}
         """Connections open (idle or busy) per endpoint."""
         self.open_for: dict[BackendKey, int] = {}
         """Connections open per backend they were opened for."""
         self._freed: list[asyncio.Future[None]] = []
 
     def take_idle(
-        self, endpoint: Endpoint, *, max_age: float, max_requests: int
+        self, endpoint: Endpoint, *, max_age: float, max_requests: int, tls_key: str = ""
     ) -> UpstreamConnection | None:
-        """An idle connection to `endpoint` that is still fit for a request, or None."""
-        return self._take((endpoint.address, endpoint.port), max_age, max_requests)
+        """An idle connection to `endpoint` (over the TLS of `tls_key`) that is still fit for
+        a request, or None."""
+        return self._take((endpoint.address, endpoint.port, tls_key), max_age, max_requests)
 
-    def _take(
-        self, key: tuple[str, int], max_age: float, max_requests: int
-    ) -> UpstreamConnection | None:
+    def _take(self, key: PoolKey, max_age: float, max_requests: int) -> UpstreamConnection | None:
         idle = self._idle.get(key)
         now = self.loop.time()
         while idle:
@@ -219,10 +224,12 @@ class UpstreamPool:
         timeout: float,
         backend: BackendKey,
         policy: ConnectionPolicy | None = None,
+        tls: tuple[str, ssl.SSLContext, str] | None = None,
     ) -> UpstreamConnection:
         """A new connection to `endpoint` for `backend`, within `policy`'s limits (waiting
-        for room within `timeout`); `ConnectFailed` or `ConnectTimeout` when it fails."""
-        key = (endpoint.address, endpoint.port)
+        for room within `timeout`); `ConnectFailed` or `ConnectTimeout` when it fails (a
+        failed TLS handshake too). `tls` is (pod-TLS key, context, SNI) for HTTPS pods."""
+        key = (endpoint.address, endpoint.port, tls[0] if tls is not None else "")
         counted = False
         try:
             async with asyncio.timeout(timeout):
@@ -235,7 +242,11 @@ class UpstreamPool:
                 self.open_for[backend] = self.open_for.get(backend, 0) + 1
                 counted = True
                 _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(key, backend), endpoint.address, endpoint.port
+                    lambda: UpstreamConnection(key, backend),
+                    endpoint.address,
+                    endpoint.port,
+                    ssl=tls[1] if tls is not None else None,
+                    server_hostname=tls[2] if tls is not None else None,
                 )
         except BaseException as err:
             if counted:
@@ -256,7 +267,7 @@ class UpstreamPool:
         conn.on_lost = self._lost
         return conn
 
-    def _full(self, key: tuple[str, int], backend: BackendKey, policy: ConnectionPolicy) -> bool:
+    def _full(self, key: PoolKey, backend: BackendKey, policy: ConnectionPolicy) -> bool:
         per_endpoint, total = policy.max_per_endpoint, policy.max_connections
         return bool(
             (per_endpoint and self.open.get(key, 0) >= per_endpoint)
@@ -264,7 +275,7 @@ class UpstreamPool:
         )
 
     async def _room(
-        self, key: tuple[str, int], backend: BackendKey, policy: ConnectionPolicy
+        self, key: PoolKey, backend: BackendKey, policy: ConnectionPolicy
     ) -> UpstreamConnection | None:
         """Wait until a new connection to `key` for `backend` is within `policy`, or an idle
         one to `key` comes back (returned: use it)."""
@@ -281,7 +292,7 @@ class UpstreamPool:
         return None
 
     def _close_idle_elsewhere(
-        self, key: tuple[str, int], backend: BackendKey, policy: ConnectionPolicy
+        self, key: PoolKey, backend: BackendKey, policy: ConnectionPolicy
     ) -> bool:
         """Make room under the Service limit by closing an idle connection of `backend` to
         another endpoint; False when there is none (or the endpoint's own limit binds)."""
@@ -299,7 +310,7 @@ class UpstreamPool:
         """A counted connection closed."""
         self._uncount(conn.key, conn.backend)
 
-    def _uncount(self, key: tuple[str, int], backend: BackendKey) -> None:
+    def _uncount(self, key: PoolKey, backend: BackendKey) -> None:
         """A connection is no longer open: uncount it and wake whoever waits for room."""
         _decrement(self.open, key)
         _decrement(self.open_for, backend)

@@ -100,9 +100,13 @@ class _Parser:
 class Upstream:
     """A recording HTTP server on 127.0.0.1."""
 
-    def __init__(self, handler: Handler = ok, *, keep_body: bool = True) -> None:
+    def __init__(
+        self, handler: Handler = ok, *, keep_body: bool = True, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.handler = handler
         self.keep_body = keep_body
+        self.tls = tls
+        """Serve HTTPS with this context (a pod behind `backend-protocol: HTTPS`)."""
         self.requests: list[Recorded] = []
         self.connections = 0
         self.raw = b""
@@ -112,7 +116,7 @@ class Upstream:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> Upstream:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
