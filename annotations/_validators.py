@@ -127,6 +127,23 @@ def count(raw: str) -> int:
     return int(value)
 
 
+def verify_depth(raw: str) -> int:
+    """nginx's `*_verify_depth`: how many CAs may stand above a certificate, 1 to 100."""
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise ValueError(f"{raw!r} is not a whole number from 1 to 100")
+    return int(value)
+
+
+def regex(raw: str) -> re.Pattern[str]:
+    """A regular expression (Python's syntax), compiled."""
+    value = text(raw)
+    try:
+        return re.compile(value)
+    except re.error as err:
+        raise ValueError(f"{value!r} is not a valid regular expression: {err}") from None
+
+
 def cidrs(raw: str) -> tuple[str, ...]:
     """A comma-separated list of IP addresses and CIDR blocks, kept in normalised text form."""
     out = []

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, is_set, value_of
-from annotations._validators import boolean, count, text
+from annotations._validators import boolean, count, regex, text
 from annotations.errors import AnnotationError
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -34,11 +34,7 @@ def _name(raw: str) -> str:
 
 def _pattern(raw: str) -> re.Pattern[str]:
     """A regular expression, searched (not anchored) in the value, as nginx's ngx.re.match."""
-    value = text(raw)
-    try:
-        return re.compile(value)
-    except re.error as err:
-        raise ValueError(f"{value!r} is not a valid regular expression: {err}") from None
+    return regex(raw)
 
 
 CANARY = Field(

@@ -29,7 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, find, optional_value, typed_value
-from annotations._validators import boolean, object_reference, one_of, text
+from annotations._validators import (
+    boolean,
+    object_reference,
+    one_of,
+    regex,
+    text,
+    verify_depth,
+)
 from annotations.errors import AnnotationError
 
 VERSIONS = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -53,25 +60,11 @@ def _version(raw: str) -> str:
     raise ValueError(f"{raw!r} is not one of {', '.join(VERSIONS)}")
 
 
-def _depth(raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 100:
-        raise ValueError(f"{raw!r} is not a whole number from 1 to 100")
-    return int(value)
-
-
 def _absolute_url(raw: str) -> str:
     value = text(raw)
     if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
         raise ValueError(f"{value!r} is not an absolute http(s) URL")
     return value
-
-
-def _regex(raw: str) -> re.Pattern[str]:
-    try:
-        return re.compile(text(raw))
-    except re.error as err:
-        raise ValueError(f"{raw!r} is not a regular expression ({err})") from None
 
 
 SSL_CIPHERS = Field(
@@ -122,7 +115,7 @@ VERIFY_CLIENT = Field(
 )
 VERIFY_DEPTH = Field(
     "auth-tls-verify-depth",
-    _depth,
+    verify_depth,
     default=1,
     value_format="1 to 100",
     doc="Longest chain of intermediate CAs between the client certificate and the CA.",
@@ -143,7 +136,7 @@ PASS_CERTIFICATE = Field(
 )
 MATCH_CN = Field(
     "auth-tls-match-cn",
-    _regex,
+    regex,
     default=None,
     value_format="regular expression",
     doc="Also require the certificate's subject DN (`CN=…,O=…`) to match; 403 otherwise.",

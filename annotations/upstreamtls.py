@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotations._fields import Field, optional_value, typed_value
-from annotations._validators import object_reference, on_off, text
+from annotations._validators import object_reference, on_off, text, verify_depth
 from annotations.tlspolicy import VERSIONS, cipher_list
 
 _SPOKEN = ("HTTP", "AUTO_HTTP", "HTTPS")
@@ -58,13 +58,6 @@ def _name(raw: str) -> str:
     if any(ch.isspace() for ch in value) or "/" in value:
         raise ValueError(f"{raw!r} is not a host name")
     return value.lower()
-
-
-def _depth(raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 100:
-        raise ValueError(f"{raw!r} is not a whole number from 1 to 100")
-    return int(value)
 
 
 BACKEND_PROTOCOL = Field(
@@ -120,7 +113,7 @@ CIPHERS = Field(
 )
 VERIFY_DEPTH = Field(
     "proxy-ssl-verify-depth",
-    _depth,
+    verify_depth,
     default=1,
     value_format="1 to 100",
     doc="Intermediate CAs allowed between the pod's certificate and `ca.crt`.",

@@ -34,18 +34,22 @@ class Issued:
 
 
 class CertificateAuthority:
-    """A self-signed CA that issues server and client certificates."""
+    """A CA that issues server and client certificates: self-signed, or an intermediate signed
+    by `parent` (its certificates then carry the intermediate after the leaf)."""
 
-    def __init__(self, name: str = "test CA") -> None:
+    def __init__(self, name: str = "test CA", parent: CertificateAuthority | None = None) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         self.name = subject
+        issuer, signer = (parent.name, parent.key) if parent else (subject, self.key)
         self.cert = (
-            _builder(subject, subject, self.key.public_key(), days=30)
+            _builder(subject, issuer, self.key.public_key(), days=30)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
+            .sign(signer, hashes.SHA256())
         )
         self.pem = self.cert.public_bytes(_PEM)
+        self.chain = self.pem + parent.chain if parent is not None else b""
+        """What a leaf it issues is sent with (the intermediates up to the root)."""
 
     def issue(
         self, *names: str, common_name: str = "", client: bool = False, days: int = 30
@@ -67,7 +71,7 @@ class CertificateAuthority:
         key_pem = key.private_bytes(
             _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        return Issued(cert.public_bytes(_PEM), key_pem, self.pem)
+        return Issued(cert.public_bytes(_PEM) + self.chain, key_pem, self.pem)
 
 
 def _builder(

@@ -37,15 +37,14 @@ from gateway.proxy.errors import (
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.phases import admit, authorize, prepare
+from gateway.proxy.phases import admit, authorize, error_page_request, prepare
 from gateway.proxy.podtls import server_name
-from gateway.proxy.request import Client, RequestHead, error_page_head
+from gateway.proxy.request import Client, RequestHead
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import response_head
 from gateway.proxy.responses import CONTINUE, error_response
 from gateway.proxy.retries import StatusRetried, TryBudget
-from gateway.proxy.tunnel import Side, Tunnel
-from gateway.proxy.upgrade import accepted_switch, protocol_label
+from gateway.proxy.upgrade import open_tunnel, switching_head
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend
 
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from gateway.proxy.mirror import MirrorCopy
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.ratelimit import Slot
+    from gateway.proxy.tunnel import Tunnel
     from gateway.proxy.upstream import UpstreamConnection
     from routing.model import Endpoint, Fallback, Route, Snapshot
 
@@ -243,18 +243,9 @@ class Exchange:
     async def _error_page(self) -> None:
         """`custom-http-errors`: ask the default backend for the page in place of the upstream's
         answer; without one (or without its endpoints), the gateway's own page for the code."""
-        route, answered, snapshot = self.route, self.target, self.snapshot
-        assert route is not None and answered is not None and snapshot is not None
-        fallback = route.fallback
-        endpoints = snapshot.endpoints.get(fallback.backend, ()) if fallback else ()
-        if fallback is None or not endpoints:
+        if not error_page_request(self):
             self.respond_error(self.intercepted)
             return
-        self.forward_head = error_page_head(
-            self.head, self.client_ip, self.intercepted, route.namespace, route.ingress,
-            answered.service, answered.port,
-        )  # fmt: skip
-        self.target, self.endpoints = fallback, endpoints
         self.body.forget()
         self.continue_sent = True
         await self._forward()
@@ -403,36 +394,27 @@ class Exchange:
 
     def _switch(self, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """The pod's 101: check it answers the offer, pass it on, and become a tunnel."""
-        conn, route, target = self.upstream, self.route, self.target
-        assert conn is not None and conn.transport is not None and target is not None
+        conn = self.upstream
+        assert conn is not None
         try:
-            switched = accepted_switch(self.head, headers)
+            head, switched = switching_head(self, reason, headers)
         except InvalidResponse as err:
             self.upstream_failed(err)
             conn.close()
             return
-        policy = route.headers if route is not None else None
-        head = response_head(101, reason, headers, self.head, policy, self.replaced)[0]
         self.status = 101
         self.upstream_status = _join(self.upstream_status, "101")
         self.upstream_time = self.loop.time() - self.upstream_started
         self.response_started = self.close_after = True
-        self.down.write(
-            head + self.added_headers + b"Connection: upgrade\r\nUpgrade: " + switched + b"\r\n\r\n"
-        )
+        self.down.write(head)
         self._cancel_timer()
         self.upstream, conn.exchange, self.sending = None, None, False
         if self._total is not None:
             self._total.reschedule(None)  # Envoy's route timeout ends with the response head
-        labels = (target.namespace, target.ingress, target.service, protocol_label(switched))
-        tunnel = self.tunnel = Tunnel(
-            self.down.server.tunnels, labels, self.read_timeout(), self._tunnel_ended
-        )
-        client, held = self.down.hand_over()
-        pod = Side(conn.transport, conn, conn.write_paused, self.send_timeout())
-        conn.switched_to = tunnel.connect(client, pod, held)
+        self.tunnel = open_tunnel(self, conn, switched)
 
-    def _tunnel_ended(self) -> None:
+    def tunnel_ended(self) -> None:
+        """The tunnel closed: the exchange ends, counting the bytes it carried."""
         tunnel = self.tunnel
         assert tunnel is not None
         self.bytes_sent += tunnel.to_client

@@ -7,7 +7,8 @@ route match and `proxy-body-size` (find-config), the CORS preflight and the rout
 redirects (its location's rewrite directives), the HTTPS redirect (its Lua rewrite handler),
 the rate limits (preaccess) and the IP lists (access). A route with authentication takes its
 access phase in `authorize` instead, which may wait (a password hash checked off the loop).
-`prepare` then picks the backend and builds what goes upstream. Each returns a status for the
+`prepare` then picks the backend and builds what goes upstream; `error_page_request`
+points a `custom-http-errors` exchange at its default backend. Each returns a status for the
 gateway to answer, or 0 to go on.
 
 These are the exchange's own steps, kept here so that `gateway.proxy.exchange` stays about
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from gateway.proxy import clientcerts, policies
 from gateway.proxy.extauth import signin_location
 from gateway.proxy.mirror import copy_request
-from gateway.proxy.request import client_address, request_line, upstream_head
+from gateway.proxy.request import client_address, error_page_head, request_line, upstream_head
 from routing.redirect import redirect_for
 from routing.rewrite import rewrite_path
 
@@ -163,3 +164,20 @@ def prepare(ex: Exchange) -> int:
         copies = ex.down.server.mirrors
         ex.mirror = copy_request(copies, route, snapshot, head, peer, ex.client, path, ex.body)
     return 0
+
+
+def error_page_request(ex: Exchange) -> bool:
+    """`custom-http-errors`: point the exchange at the default backend with ingress-nginx's
+    error-page request; False when there is none (or it has no endpoints)."""
+    route, answered, snapshot = ex.route, ex.target, ex.snapshot
+    assert route is not None and answered is not None and snapshot is not None
+    fallback = route.fallback
+    endpoints = snapshot.endpoints.get(fallback.backend, ()) if fallback else ()
+    if fallback is None or not endpoints:
+        return False
+    ex.forward_head = error_page_head(
+        ex.head, ex.client_ip, ex.intercepted, route.namespace, route.ingress,
+        answered.service, answered.port,
+    )  # fmt: skip
+    ex.target, ex.endpoints = fallback, endpoints
+    return True

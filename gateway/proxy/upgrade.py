@@ -21,9 +21,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from typing import TYPE_CHECKING
 
 from gateway.proxy.errors import InvalidResponse
 from gateway.proxy.request import RequestHead, header_value
+from gateway.proxy.response_head import response_head
+from gateway.proxy.tunnel import Side, Tunnel
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Exchange
+    from gateway.proxy.upstream import UpstreamConnection
 
 NEVER_TUNNELLED = frozenset({b"h2c"})
 """Upgrade protocols removed from every offer (HTTP/2 must not pass the gateway unseen)."""
@@ -97,6 +104,31 @@ def accepted_switch(head: RequestHead, headers: list[tuple[bytes, bytes]]) -> by
             raise InvalidResponse("the pod's Sec-WebSocket-Accept does not match the key")
     assert switched is not None
     return switched
+
+
+def switching_head(
+    ex: Exchange, reason: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[bytes, bytes]:
+    """The 101 head for the client and the protocol switched to; `InvalidResponse` when the
+    pod's 101 does not answer the request's offer."""
+    switched = accepted_switch(ex.head, headers)
+    policy = ex.route.headers if ex.route is not None else None
+    head = response_head(101, reason, headers, ex.head, policy, ex.replaced)[0]
+    upgrade = b"Connection: upgrade\r\nUpgrade: " + switched + b"\r\n\r\n"
+    return head + ex.added_headers + upgrade, switched
+
+
+def open_tunnel(ex: Exchange, conn: UpstreamConnection, switched: bytes) -> Tunnel:
+    """Hand the client's connection and `conn` to a new tunnel (`gateway.proxy.tunnel`),
+    timed by the route's read and send timeouts; it calls `ex.tunnel_ended` when it closes."""
+    target = ex.target
+    assert target is not None and conn.transport is not None
+    labels = (target.namespace, target.ingress, target.service, protocol_label(switched))
+    tunnel = Tunnel(ex.down.server.tunnels, labels, ex.read_timeout(), ex.tunnel_ended)
+    client, held = ex.down.hand_over()
+    pod = Side(conn.transport, conn, conn.write_paused, ex.send_timeout())
+    conn.switched_to = tunnel.connect(client, pod, held)
+    return tunnel
 
 
 def protocol_label(switched: bytes) -> str:

@@ -23,6 +23,10 @@ SERVER = CA.issue("mtls.test", "open.test", "old.test")
 ALICE = CA.issue(common_name="alice", client=True)
 BOB = CA.issue(common_name="bob", client=True)
 MALLORY = OTHER_CA.issue(common_name="alice", client=True)
+INTERMEDIATE = CertificateAuthority("client intermediate", parent=CA)
+SECOND = CertificateAuthority("second intermediate", parent=INTERMEDIATE)
+CAROL = INTERMEDIATE.issue(common_name="carol", client=True)  # one intermediate below the CA
+DAVE = SECOND.issue(common_name="dave", client=True)  # two
 PREFIX = "nginx.ingress.kubernetes.io/"
 
 
@@ -121,6 +125,19 @@ async def test_error_page_match_cn_and_passing_the_certificate(
     assert (await ask(gw, ALICE, tmp_path)).status == 200
     pem = unquote(up.requests[-1].header("ssl-client-cert") or "")
     assert pem.encode().strip() == ALICE.cert.strip()
+
+
+@pytest.mark.parametrize(("depth", "expected"), [("1", 400), ("2", 200)])
+async def test_verify_depth_counts_intermediate_cas(
+    upstreams: Any, gateway: Any, tmp_path: Path, depth: str, expected: int
+) -> None:
+    """`auth-tls-verify-depth` is how many intermediate CAs may stand between a client
+    certificate and the CA (OpenSSL's count, so nginx's): two need 2."""
+    up: Upstream = await upstreams()
+    annotations = {"auth-tls-secret": "client-ca", "auth-tls-verify-depth": depth}
+    gw = await gateway(document(up.port, annotations, ca_secret()))
+    assert (await ask(gw, DAVE, tmp_path)).status == expected
+    assert (await ask(gw, CAROL, tmp_path)).status == 200  # one intermediate: always within
 
 
 async def test_a_connection_made_for_another_host_is_misdirected(
