@@ -103,10 +103,11 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(
         parser,
         "--workers",
-        default=1,
+        default="auto",
         kind=workers,
         metavar="N",
-        help="worker processes (only 1 so far; multi-worker is planned)",
+        help="worker processes accepting on the same ports; auto: the CPUs this process may "
+        "use, within its cgroup CPU quota; 1 runs everything in one process",
     )
     add_flag(
         parser,
@@ -177,8 +178,6 @@ def _log_level(raw: str) -> str:
 
 
 def _run_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunSettings:
-    if args.workers != 1:
-        parser.error("--workers: only 1 worker is supported so far (multi-worker is planned)")
     own_namespace = os.environ.get("POD_NAMESPACE") or "ingress-gateway"
     return RunSettings(
         manifests=args.manifests,

@@ -1,13 +1,17 @@
 """The access log: one JSON object per request, on stdout by default (DESIGN.md keys).
 
 Lines are collected and written in batches (at 64 KiB, or 0.2 s after the first line of a
-batch), so a busy gateway makes a few large writes instead of one per request.
+batch), so a busy gateway makes a few large writes instead of one per request. Worker processes
+share the supervisor's stdout, usually a pipe to the container runtime, where only writes of up
+to `PIPE_BUF` bytes cannot interleave with another process's: a shared log is therefore written
+in pieces of at most that size, each ending at a line's end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from typing import TYPE_CHECKING, BinaryIO
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_DELAY = 0.2
+ATOMIC_WRITE = os.pathconf("/", "PC_PIPE_BUF") if hasattr(os, "pathconf") else 4096
+"""The largest write to a pipe that no other process's write can split (4096 on Linux)."""
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 
 
@@ -30,14 +36,20 @@ def _text(value: str) -> str:
 class AccessLog:
     """Buffers JSON lines and writes them to a binary stream."""
 
-    def __init__(self, stream: BinaryIO, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, stream: BinaryIO, loop: asyncio.AbstractEventLoop, *, shared: bool = False
+    ) -> None:
         self._stream = stream
+        self._shared = shared
+        """Other processes write to the same stream: keep every line whole."""
         self._loop = loop
         self._lines: list[bytes] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._second_text = ""
+        self._end = f',"pid":{os.getpid()}}}\n'
+        """Ends every line: which process served the request (workers share the log)."""
 
     def write(self, exchange: Exchange) -> None:
         """Log one finished request, unless the live settings turn the log off."""
@@ -61,7 +73,7 @@ class AccessLog:
             f'"upstream_status":"{exchange.upstream_status}",'
             f'"upstream_response_time":{exchange.upstream_time:.6f},'
             f'"request_id":{_text(head.request_id)},"namespace":"{namespace}",'
-            f'"ingress":"{ingress}","service":"{service}"}}\n'
+            f'"ingress":"{ingress}","service":"{service}"{self._end}'
         )
         self.write_line(line.encode("utf-8", "surrogateescape"))
 
@@ -71,7 +83,7 @@ class AccessLog:
             f'{{"time":"{self._timestamp()}","remote_addr":{_text(client)},"method":"",'
             f'"host":"","path":"","status":{status},"bytes_sent":0,"request_time":0.0,'
             f'"upstream_addr":"","upstream_status":"","upstream_response_time":0.0,'
-            f'"request_id":"","namespace":"","ingress":"","service":""}}\n'.encode()
+            f'"request_id":"","namespace":"","ingress":"","service":""{self._end}'.encode()
         )
 
     def _timestamp(self) -> str:
@@ -98,11 +110,29 @@ class AccessLog:
             self._timer.cancel()
             self._timer = None
         if self._lines:
-            data = b"".join(self._lines)
+            pieces = _pieces(self._lines) if self._shared else [b"".join(self._lines)]
             self._lines.clear()
             self._size = 0
             try:
-                self._stream.write(data)
-                self._stream.flush()
+                for piece in pieces:
+                    self._stream.write(piece)
+                    self._stream.flush()
             except (OSError, ValueError):
                 pass  # stdout closed: losing log lines must never stop the proxy
+
+
+def _pieces(lines: list[bytes]) -> list[bytes]:
+    """`lines` joined into pieces of whole lines, each at most `ATOMIC_WRITE` bytes (a longer
+    line is a piece of its own)."""
+    pieces: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) > ATOMIC_WRITE:
+            pieces.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        pieces.append(b"".join(current))
+    return pieces

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,9 +14,13 @@ from routing.document import routes_document
 
 
 def admin_app(
-    holder: SnapshotHolder, metrics: Metrics, ready: Callable[[], bool]
+    holder: SnapshotHolder,
+    metrics: Metrics,
+    ready: Callable[[], bool],
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
 ) -> web.Application:
-    """`/healthz`, `/readyz`, `/metrics` and `/debug/routes`."""
+    """`/healthz`, `/readyz`, `/metrics` and `/debug/routes`; `before_scrape` fetches fresh
+    figures from the workers."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -27,6 +31,8 @@ def admin_app(
         return web.Response(status=503, text="not ready\n")
 
     async def prometheus(_: web.Request) -> web.Response:
+        if before_scrape is not None:
+            await before_scrape()
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -1,10 +1,14 @@
-"""`gateway run`: wires the control plane, the proxy and the admin server, and runs them.
+"""`gateway run`: wires the control plane, the data plane and the admin server, and runs them.
+
+With `--workers 1` everything runs in this process. With more, this process is the supervisor:
+it runs the control plane and the admin server, and `gateway.workers.WorkerPool` runs the data
+plane in worker processes, shipping each snapshot to them.
 
 Lifecycle: listen at once (requests get 503 until a snapshot is live); read the sources; swap the
 first snapshot, which makes `/readyz` succeed. On SIGTERM or SIGINT: `/readyz` fails at once,
 the proxy keeps serving for `shutdown_delay`, stops accepting, lets in-flight requests finish for
 up to `shutdown_timeout` (responses carry `Connection: close`, idle connections close), then the
-process exits 0. A second signal exits at once with status 1.
+process exits 0 (every worker does the same). A second signal exits at once with status 1.
 """
 
 from __future__ import annotations
@@ -21,19 +25,18 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from aiohttp import web
 
-from gateway.accesslog import AccessLog
 from gateway.admin import admin_app
 from gateway.control.reconciler import Reconciler
 from gateway.control.store import Store
 from gateway.control.watch import ApiError
 from gateway.control.watcher import ManifestWatcher
-from gateway.metrics import Metrics
-from gateway.proxy.exchange import Exchange
+from gateway.dataplane import DataPlane
+from gateway.metrics import Metrics, TrafficMetrics
 from gateway.proxy.server import ProxyServer
 from gateway.settings import RunSettings
 from gateway.snapshot import SnapshotHolder
+from gateway.workers.supervisor import WorkerPool
 from routing.compile import CompileSettings
-from routing.globals import GlobalConfig
 from routing.model import Snapshot
 
 if TYPE_CHECKING:
@@ -48,24 +51,24 @@ logger = logging.getLogger("gateway")
 
 
 class Gateway:
-    """One gateway process: holder, proxy, control plane and admin server."""
+    """The gateway: holder, control plane, admin server, and the data plane in this process
+    (`plane`) or in worker processes (`workers`)."""
 
     def __init__(self, settings: RunSettings, access_stream: BinaryIO | None = None) -> None:
         self.settings = settings
         self.loop = asyncio.get_running_loop()
         self.holder = SnapshotHolder()
         self.metrics = Metrics()
-        self.access_log = AccessLog(access_stream or sys.stdout.buffer, self.loop)
-        self.proxy = ProxyServer(
-            self.holder,
-            observe=self._observe,
-            early_error=self._early_error,
-            connections_changed=self.metrics.connection_change,
-        )
-        self.metrics.watch_pool(self.proxy.pool)
-        self.metrics.watch_limiter(self.proxy.limiter)
-        self.metrics.watch_mirrors(self.proxy.mirrors)
-        self.metrics.watch_tunnels(self.proxy.tunnels)
+        self.plane: DataPlane | None = None
+        self.workers: WorkerPool | None = None
+        if settings.workers == 1:
+            self.plane = DataPlane(
+                self.holder,
+                TrafficMetrics(self.metrics.registry),
+                access_stream or sys.stdout.buffer,
+            )
+        else:
+            self.workers = WorkerPool(settings, self.holder, self.metrics)
         self.store = Store()
         compile_settings = CompileSettings(
             classes=settings.classes,
@@ -106,9 +109,17 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.ports: dict[str, int] = {}
 
+    @property
+    def proxy(self) -> ProxyServer:
+        """The proxy of this process (`--workers 1` only)."""
+        assert self.plane is not None, "the proxy runs in worker processes"
+        return self.plane.proxy
+
     def ready(self) -> bool:
-        """Ready once a snapshot is live, and until shutdown starts."""
-        return self.holder.current is not None and not self.draining
+        """Ready once a snapshot is live (and a worker serves it), until shutdown starts."""
+        if self.holder.current is None or self.draining:
+            return False
+        return self.workers is None or self.workers.serving()
 
     def _swapped(self, snapshot: Snapshot, seconds: float) -> None:
         self.metrics.swapped(snapshot, seconds, time.time())
@@ -126,30 +137,23 @@ class Gateway:
         if leading and self.status is not None:
             self.status.wake.set()
 
-    def _early_error(self, status: int, client: str) -> None:
-        self.metrics.early_error(status)
-        if not self._config().disable_access_log:
-            self.access_log.write_early(status, client)
-
-    def _config(self) -> GlobalConfig:
-        snapshot = self.holder.current
-        return snapshot.config if snapshot is not None else GlobalConfig()
-
-    def _observe(self, exchange: Exchange) -> None:
-        self.metrics.observe(exchange)
-        self.access_log.write(exchange)
-
     async def start(self) -> None:
         """Bind every port and start the control-plane tasks."""
         if not isinstance(self.source, ManifestWatcher):
             await self.source.prepare()  # a bad client configuration fails before we listen
             self._start_leader_duties(self.source)
         host, port = self.settings.listen
-        self.ports["http"] = await self.proxy.listen(host, port)
         tls_host, tls_port = self.settings.listen_tls
-        self.ports["https"] = await self.proxy.listen(tls_host, tls_port, tls=True)
+        if self.plane is not None:
+            self.ports["http"] = await self.plane.proxy.listen(host, port)
+            self.ports["https"] = await self.plane.proxy.listen(tls_host, tls_port, tls=True)
+            before_scrape = None
+        else:
+            assert self.workers is not None
+            self.ports.update(await self.workers.start())
+            before_scrape = self.workers.refresh_reports
         self._runner = web.AppRunner(
-            admin_app(self.holder, self.metrics, self.ready), access_log=None
+            admin_app(self.holder, self.metrics, self.ready, before_scrape), access_log=None
         )
         await self._runner.setup()
         admin_host, admin_port = self.settings.admin
@@ -209,17 +213,10 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.draining = True
-        self.proxy.draining = True  # from now on every response says Connection: close
-        logger.info(
-            "shutting down: readiness off, serving for %.1fs more", self.settings.shutdown_delay
-        )
-        await asyncio.sleep(self.settings.shutdown_delay)
-        logger.info(
-            "closing the listener; waiting up to %.0fs for %d connections",
-            self.settings.shutdown_timeout,
-            len(self.proxy.connections),
-        )
-        await self.proxy.drain(self.settings.shutdown_timeout)
+        if self.plane is not None:
+            await self.plane.drain(self.settings.shutdown_delay, self.settings.shutdown_timeout)
+        elif self.workers is not None:
+            await self.workers.drain()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -227,7 +224,6 @@ class Gateway:
                 await task
         if self._runner is not None:
             await self._runner.cleanup()
-        self.access_log.flush()
         logger.info("stopped")
 
 
@@ -242,7 +238,10 @@ async def serve(settings: RunSettings, on_started: Callable[[Gateway], None] | N
     def on_signal(signum: int) -> None:
         if stop.is_set():
             logger.warning("second %s: exiting at once", signal.Signals(signum).name)
-            gateway.access_log.flush()
+            if gateway.plane is not None:
+                gateway.plane.access_log.flush()
+            if gateway.workers is not None:
+                gateway.workers.kill()
             os._exit(1)
         logger.info("%s received", signal.Signals(signum).name)
         stop.set()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
     from gateway.proxy.mirror import Mirrors
     from gateway.proxy.ratelimit import RateLimiter
+    from gateway.proxy.server import ProxyServer
     from gateway.proxy.tunnel import Tunnels
     from gateway.proxy.upstream import UpstreamPool
     from routing.model import Snapshot
@@ -40,11 +41,11 @@ _ROUTE = ("namespace", "ingress", "service")
 class _PoolCollector(Collector):
     """Upstream connection counts, read from the pool at scrape time (no per-request cost)."""
 
-    def __init__(self, pool: Callable[[], UpstreamPool | None]) -> None:
+    def __init__(self, pool: UpstreamPool) -> None:
         self._pool = pool
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        pool = self._pool()
+        pool = self._pool
         counter = CounterMetricFamily(
             "gateway_upstream_connections",
             "Connections to pods, by what happened to them.",
@@ -53,11 +54,10 @@ class _PoolCollector(Collector):
         idle = GaugeMetricFamily(
             "gateway_upstream_connections_idle", "Idle pod connections kept for reuse."
         )
-        if pool is not None:
-            counter.add_metric(["opened"], pool.opened)
-            counter.add_metric(["reused"], pool.reused)
-            counter.add_metric(["failed"], pool.failed)
-            idle.add_metric([], pool.idle_count())
+        counter.add_metric(["opened"], pool.opened)
+        counter.add_metric(["reused"], pool.reused)
+        counter.add_metric(["failed"], pool.failed)
+        idle.add_metric([], pool.idle_count())
         yield counter
         yield idle
 
@@ -241,14 +241,59 @@ class _SourceCollector(Collector):
         yield gauge
 
 
+class TrafficMetrics:
+    """What the proxy of one process counts: requests, client and pod connections, limits,
+    mirrors and tunnels. With one process it shares the registry of `Metrics`; a worker keeps
+    it in a registry of its own, which the supervisor merges (`gateway.workers.reports`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._requests = _RequestCollector()
+        self.registry.register(self._requests)
+
+    def watch(self, proxy: ProxyServer) -> None:
+        """Export the counters `proxy` keeps itself (read at scrape time)."""
+        for collector in (
+            _PoolCollector(proxy.pool),
+            _LimitCollector(proxy.limiter),
+            _MirrorCollector(proxy.mirrors),
+            _TunnelCollector(proxy.tunnels),
+        ):
+            self.registry.register(collector)
+
+    def observe(self, exchange: Exchange) -> None:
+        """Record one finished request."""
+        target = exchange.target
+        labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
+        method = exchange.head.method if exchange.head.method in _METHODS else "OTHER"
+        key = (*labels, method, str(exchange.status))
+        requests = self._requests.requests
+        requests[key] = requests.get(key, 0) + 1
+        duration, upstream, request_size, response_size = self._requests.route(labels)
+        duration.observe(_TIME_BUCKETS, exchange.loop.time() - exchange.started)
+        if exchange.upstream_time:
+            upstream.observe(_TIME_BUCKETS, exchange.upstream_time)
+        request_size.observe(_SIZE_BUCKETS, exchange.body.received)
+        response_size.observe(_SIZE_BUCKETS, exchange.bytes_sent)
+
+    def early_error(self, status: int) -> None:
+        """A malformed request answered before it had a route."""
+        key = ("", "", "", "", str(status))
+        self._requests.requests[key] = self._requests.requests.get(key, 0) + 1
+
+    def connection_change(self, delta: int) -> None:
+        """A client connection opened (+1) or closed (-1)."""
+        self._requests.connections_active += delta
+        if delta > 0:
+            self._requests.connections_total += 1
+
+
 class Metrics:
-    """The collectors, and fast paths to update them per request."""
+    """The control plane's collectors: reloads, the live snapshot, Events, leadership."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self._requests = _RequestCollector()
-        r.register(self._requests)
         self.reloads = Counter(
             "gateway_config_reloads", "Snapshot compiles, by result.", ["result"], registry=r
         )
@@ -292,56 +337,12 @@ class Metrics:
             ["namespace", "secret_name", "host"],
             registry=r,
         )
-        self._pool: UpstreamPool | None = None
-        r.register(_PoolCollector(lambda: self._pool))
         self.reloads.labels("success")
         self.reloads.labels("failure")
 
     def watch_source(self, connected: Callable[[], Mapping[str, bool]]) -> None:
         """Export the API watches' connection state (cluster mode)."""
         self.registry.register(_SourceCollector(connected))
-
-    def watch_pool(self, pool: UpstreamPool) -> None:
-        """Export `pool`'s counters."""
-        self._pool = pool
-
-    def watch_limiter(self, limiter: RateLimiter) -> None:
-        """Export the rate limiter's refusals."""
-        self.registry.register(_LimitCollector(limiter))
-
-    def watch_mirrors(self, mirrors: Mirrors) -> None:
-        """Export what became of mirrored copies."""
-        self.registry.register(_MirrorCollector(mirrors))
-
-    def watch_tunnels(self, tunnels: Tunnels) -> None:
-        """Export upgraded connections."""
-        self.registry.register(_TunnelCollector(tunnels))
-
-    def observe(self, exchange: Exchange) -> None:
-        """Record one finished request."""
-        target = exchange.target
-        labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
-        method = exchange.head.method if exchange.head.method in _METHODS else "OTHER"
-        key = (*labels, method, str(exchange.status))
-        requests = self._requests.requests
-        requests[key] = requests.get(key, 0) + 1
-        duration, upstream, request_size, response_size = self._requests.route(labels)
-        duration.observe(_TIME_BUCKETS, exchange.loop.time() - exchange.started)
-        if exchange.upstream_time:
-            upstream.observe(_TIME_BUCKETS, exchange.upstream_time)
-        request_size.observe(_SIZE_BUCKETS, exchange.body.received)
-        response_size.observe(_SIZE_BUCKETS, exchange.bytes_sent)
-
-    def early_error(self, status: int) -> None:
-        """A malformed request answered before it had a route."""
-        key = ("", "", "", "", str(status))
-        self._requests.requests[key] = self._requests.requests.get(key, 0) + 1
-
-    def connection_change(self, delta: int) -> None:
-        """A client connection opened (+1) or closed (-1)."""
-        self._requests.connections_active += delta
-        if delta > 0:
-            self._requests.connections_total += 1
 
     def swapped(self, snapshot: Snapshot, build_seconds: float, when: float) -> None:
         """A snapshot went live."""
@@ -371,3 +372,34 @@ class Metrics:
         """A compile failed; the previous snapshot stays live."""
         self.reloads.labels("failure").inc()
         self.last_reload_ok.set(0)
+
+
+class WorkerMetrics:
+    """The supervisor's view of its workers (`--workers` above 1)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.serving = Gauge(
+            "gateway_workers", "Worker processes accepting connections now.", registry=registry
+        )
+        self.restarts = Counter(
+            "gateway_worker_restarts",
+            "Workers started again after one exited, by why it exited: crashed (without "
+            "draining) or drained (it got a SIGTERM of its own).",
+            ["reason"],
+            registry=registry,
+        )
+        self.propagation = Histogram(
+            "gateway_snapshot_propagation_seconds",
+            "Time from a snapshot's swap in the supervisor until every worker serves it, by "
+            "what was shipped: full or endpoints (only the changed endpoint sets).",
+            ["shipped"],
+            registry=registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.shipped_bytes = Counter(
+            "gateway_snapshot_shipped_bytes",
+            "Bytes of snapshots and endpoint updates sent to workers.",
+            registry=registry,
+        )
+        for reason in ("crashed", "drained"):
+            self.restarts.labels(reason)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from routing.classes import ClassSettings
 
@@ -43,10 +46,37 @@ def lease_seconds(raw: str) -> float:
 
 
 def workers(raw: str) -> int:
-    """A worker count, at least 1."""
+    """A worker count, at least 1, or `auto`: the CPUs this process may use."""
+    if raw == "auto":
+        return available_cpus()
     if not raw.isdigit() or int(raw) < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of workers (1 or more)")
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of workers (1 or more, or auto)")
     return int(raw)
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may run on, capped by the container's CPU quota (cgroup v2
+    `cpu.max`, or v1 `cpu.cfs_quota_us`), rounded up: a pod limited to 1.5 CPUs gets 2."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = _cgroup_quota(cgroup)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_quota(cgroup: Path) -> float | None:
+    """CPUs the cgroup quota allows, or None without a quota."""
+    try:
+        limit, period = (cgroup / "cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+        period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        return None if int(limit) <= 0 else int(limit) / int(period)
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

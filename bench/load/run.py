@@ -6,12 +6,17 @@
 Targets, all behind one fast upstream (nginx `return 200` with a 2-byte and a 1 KiB body):
 * `direct`: wrk straight to the upstream (the ceiling);
 * `nginx`: nginx as a reverse proxy, one process, upstream keep-alive, access log to a file;
-* `gateway`: `gateway run`, one process, a Prefix route, metrics on, access log to a file.
+* `gateway`: `gateway run --workers 1`, one process, a Prefix route, metrics on, access log to
+  a file;
+* `gateway-2w`: the same with `--workers 2` (issue #8): a supervisor and two workers.
 
-The proxy under test runs on CPU 0; wrk and the upstream share CPU 1. For each run: requests/s
-and p50/p99 latency from wrk, the proxy's CPU time per request (user+system from
-/proc/PID/stat, divided by the requests wrk completed) and its RSS. Reported as medians of the
-interleaved rounds. Not a test: figures are recorded in bench/RESULTS.md with the commit.
+The proxy under test runs on CPU 0; wrk and the upstream share CPU 1. `gateway-2w` may use both
+CPUs, so its workers share CPU 1 with wrk and the upstream: its throughput against one worker's
+says how much a second core helps on this 2-core machine, not what two free cores would give.
+For each run: requests/s and p50/p99 latency from wrk, the proxy's CPU time per request
+(user+system from /proc/PID/stat of the process and its children, divided by the requests wrk
+completed) and its RSS (summed over the processes). Reported as medians of the interleaved
+rounds. Not a test: figures are recorded in bench/RESULTS.md with the commit.
 """
 
 from __future__ import annotations
@@ -45,16 +50,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def processes(pid: int) -> list[int]:
+    """`pid` and its children (a supervisor's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(child) for child in children)]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    total = 0.0
+    for process in processes(pid):
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return total
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    total = 0.0
+    for process in processes(pid):
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:
@@ -118,8 +134,10 @@ server {{ listen 127.0.0.1:{port};
     )
 
 
-def start_gateway(folder: Path, port: int, admin: int, upstream: int) -> subprocess.Popen[bytes]:
-    manifests = folder / "manifests"
+def start_gateway(
+    folder: Path, port: int, admin: int, upstream: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    manifests = folder / f"manifests-{workers}"
     manifests.mkdir()
     backend = {"service": {"name": "up", "port": {"number": 80}}}
     document = {
@@ -155,12 +173,12 @@ def start_gateway(folder: Path, port: int, admin: int, upstream: int) -> subproc
         ],
     }
     (manifests / "bench.json").write_text(json.dumps(document))
-    log = (folder / "gateway-access.log").open("wb")
+    log = (folder / f"gateway-{workers}-access.log").open("wb")
     proc = subprocess.Popen(
         [
             "taskset",
             "-c",
-            "0",
+            "0" if workers == 1 else "0,1",
             GATEWAY,
             "run",
             "--manifests",
@@ -177,6 +195,8 @@ def start_gateway(folder: Path, port: int, admin: int, upstream: int) -> subproc
             "warning",
             "--shutdown-delay",
             "0",
+            "--workers",
+            str(workers),
         ],
         stdout=log,
         stderr=subprocess.DEVNULL,
@@ -254,17 +274,22 @@ def main() -> None:
     args = parser.parse_args()
     rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
     folder = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    ports = {name: free_port() for name in ("upstream", "nginx", "gateway", "admin")}
+    names = ("upstream", "nginx", "gateway", "admin", "gateway-2w", "admin-2w")
+    ports = {name: free_port() for name in names}
     procs = [start_upstream(folder, ports["upstream"])]
     try:
         procs.append(start_nginx_proxy(folder, ports["nginx"], ports["upstream"]))
         procs.append(start_gateway(folder, ports["gateway"], ports["admin"], ports["upstream"]))
-        for name in ("upstream", "nginx", "gateway"):
+        procs.append(
+            start_gateway(folder, ports["gateway-2w"], ports["admin-2w"], ports["upstream"], 2)
+        )
+        for name in ("upstream", "nginx", "gateway", "gateway-2w"):
             wait_port(ports[name])
         targets = {
             "direct": (ports["upstream"], None),
             "nginx": (ports["nginx"], procs[1].pid),
             "gateway": (ports["gateway"], procs[2].pid),
+            "gateway-2w": (ports["gateway-2w"], procs[3].pid),
         }
         for port, _ in targets.values():  # warm up: connections, pools, caches
             run_wrk(port, "/2B", 1, args.connections, None)
@@ -305,6 +330,14 @@ def report(
         gateway = statistics.median(s.cpu_us for s in samples[("gateway", body)])
         nginx = statistics.median(s.cpu_us for s in samples[("nginx", body)])
         print(f"{body}: gateway CPU per request = {gateway / nginx:.2f}x nginx's")
+    for body in BODIES:
+        one, two = samples[("gateway", body)], samples[("gateway-2w", body)]
+        cpu = statistics.median(s.cpu_us for s in two) / statistics.median(s.cpu_us for s in one)
+        rps = statistics.median(s.rps for s in two) / statistics.median(s.rps for s in one)
+        print(
+            f"{body}: 2 workers vs 1: CPU per request {cpu:.2f}x, throughput {rps:.2f}x "
+            "(wrk and the upstream share the second core)"
+        )
 
 
 if __name__ == "__main__":

@@ -26,13 +26,19 @@ from gateway.proxy.upstream import UpstreamPool
 from gateway.snapshot import SnapshotHolder
 
 if TYPE_CHECKING:
+    import socket
+
     from gateway.proxy.exchange import Exchange
+    from routing.certificates import KeyPair
     from routing.model import Snapshot
 
 logger = logging.getLogger(__name__)
 
 POOL_SWEEP_INTERVAL = 5.0
 """Seconds between sweeps that close expired idle pod connections."""
+
+BACKLOG = 1024
+"""Connections the kernel may queue for a listening socket before it drops new ones."""
 
 TLS_HANDSHAKE_TIMEOUT = 60.0
 """Seconds a client has to finish the TLS handshake (nginx counts it in client_header_timeout,
@@ -49,6 +55,7 @@ class ProxyServer:
         observe: Callable[[Exchange], None] = lambda exchange: None,
         early_error: Callable[[int, str], None] = lambda status, client: None,
         connections_changed: Callable[[int], None] = lambda count: None,
+        fallback_certificate: KeyPair | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.holder = holder
@@ -58,7 +65,7 @@ class ProxyServer:
         self.mirrors = Mirrors(self.loop)
         self.passwords = PasswordChecker()
         self.authenticator = ExternalAuthenticator()
-        self.tls = TlsTerminator()
+        self.tls = TlsTerminator(fallback_certificate)
         self.tunnels = Tunnels()
         self.pod_contexts = PodContexts()
         self.connections: set[DownstreamProtocol] = set()
@@ -81,19 +88,30 @@ class ProxyServer:
         )
 
     async def listen(
-        self, host: str, port: int, *, reuse_port: bool = False, tls: bool = False
+        self, host: str, port: int, *, tls: bool = False, sock: socket.socket | None = None
     ) -> int:
-        """Accept HTTP (HTTPS when `tls`) on host:port; returns the bound port (for port 0)."""
+        """Accept HTTP (HTTPS when `tls`) on host:port, or on the listening socket `sock` a
+        supervisor made; returns the bound port (for port 0)."""
         scheme = "https" if tls else "http"
-        server = await self.loop.create_server(
-            lambda: DownstreamProtocol(self, scheme),
-            host or None,
-            port,
-            reuse_port=reuse_port or None,
-            backlog=1024,
-            ssl=self.tls.listener_context if tls else None,
-            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls else None,
-        )
+        context = self.tls.listener_context if tls else None
+        handshake_timeout = TLS_HANDSHAKE_TIMEOUT if tls else None
+        if sock is not None:
+            server = await self.loop.create_server(
+                lambda: DownstreamProtocol(self, scheme),
+                sock=sock,
+                backlog=BACKLOG,
+                ssl=context,
+                ssl_handshake_timeout=handshake_timeout,
+            )
+        else:
+            server = await self.loop.create_server(
+                lambda: DownstreamProtocol(self, scheme),
+                host or None,
+                port,
+                backlog=BACKLOG,
+                ssl=context,
+                ssl_handshake_timeout=handshake_timeout,
+            )
         self._servers.append(server)
         self._schedule_sweep()
         return int(server.sockets[0].getsockname()[1])

@@ -25,10 +25,19 @@ def test_every_configmap_key_and_run_flag_is_documented() -> None:
 
 
 def test_every_exported_metric_is_in_the_metrics_doc() -> None:
-    from gateway.metrics import Metrics
+    import asyncio
+
+    from gateway.metrics import Metrics, TrafficMetrics, WorkerMetrics
+    from gateway.proxy.server import ProxyServer
+    from gateway.snapshot import SnapshotHolder
+
+    async def proxy() -> ProxyServer:
+        return ProxyServer(SnapshotHolder())
 
     metrics = Metrics()
     metrics.watch_source(lambda: {"Ingress": True})
+    TrafficMetrics(metrics.registry).watch(asyncio.run(proxy()))
+    WorkerMetrics(metrics.registry)
     text = (DOC.parent / "metrics.md").read_text(encoding="utf-8")
     names = {family.name for family in metrics.registry.collect()}
     assert "gateway_leader" in names

@@ -46,10 +46,10 @@ ROOT = Path(__file__).resolve().parents[2]
             id="zero-workers",
         ),
         pytest.param(
-            ["run", "--manifests", "x", "--workers", "2"],
+            ["run", "--manifests", "x", "--workers", "many"],
             {},
-            "only 1 worker",
-            id="multi-worker-not-yet",
+            "not a number of workers (1 or more, or auto)",
+            id="workers-not-a-number",
         ),
         pytest.param(["run"], {"KUBECONFIG": ""}, "no --kubeconfig or KUBECONFIG", id="no-source"),
         pytest.param(

@@ -338,7 +338,8 @@ class GatewayUnderTest:
 
     def access_log(self) -> list[dict[str, Any]]:
         assert self.gateway is not None
-        self.gateway.access_log.flush()
+        assert self.gateway.plane is not None
+        self.gateway.plane.access_log.flush()
         return [json.loads(line) for line in self.log.getvalue().splitlines()]
 
 

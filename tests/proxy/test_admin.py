@@ -171,6 +171,7 @@ async def test_access_log_lines_have_the_documented_keys(upstreams, gateway) -> 
         "namespace",
         "ingress",
         "service",
+        "pid",
     }
     assert (line["path"], line["status"], line["request_id"]) == ("/p", 200, "rid-1")
     assert line["upstream_addr"] == f"127.0.0.1:{up.port}" and line["ingress"] == "ing0"
