@@ -34,3 +34,17 @@ def test_load_benchmark_runs_against_nginx() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| 2B | gateway |" in result.stdout and "x nginx's" in result.stdout
+
+
+def test_worker_shipping_benchmark_runs() -> None:
+    """The shipping benchmark drives a real supervisor side with two worker processes."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.workers.ship", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| 100 | one Service | endpoint sets |" in result.stdout
