@@ -4,8 +4,9 @@ With `--workers 1` everything runs in this process. With more, this process is t
 it runs the control plane and the admin server, and `gateway.workers.WorkerPool` runs the data
 plane in worker processes, shipping each snapshot to them.
 
-Lifecycle: listen at once (requests get 503 until a snapshot is live); read the sources; swap the
-first snapshot, which makes `/readyz` succeed. On SIGTERM or SIGINT: `/readyz` fails at once,
+Lifecycle: listen at once (one process answers 503 until a snapshot is live; workers leave
+connections queued until they have one); read the sources; swap the first snapshot, which makes
+`/readyz` succeed. On SIGTERM or SIGINT: `/readyz` fails at once,
 the proxy keeps serving for `shutdown_delay`, stops accepting, lets in-flight requests finish for
 up to `shutdown_timeout` (responses carry `Connection: close`, idle connections close), then the
 process exits 0 (every worker does the same). A second signal exits at once with status 1.

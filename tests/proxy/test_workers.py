@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -118,6 +120,26 @@ async def test_two_workers_serve_and_their_metrics_add_up(upstreams, gateway_pro
         [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False
     )
     assert check.returncode == 0, check.stderr.decode() + check.stdout.decode()
+
+
+def _certificate(port: int) -> bytes:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="unknown.test") as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+async def test_every_worker_presents_the_same_self_signed_certificate(
+    upstreams, gateway_process
+) -> None:
+    up = await upstreams()
+    gw = gateway_process(manifests([("app.test", "/", "Prefix", [up.port])]), *WORKERS)
+    await gw.await_ready()
+    certificates = {await asyncio.to_thread(_certificate, gw.tls_port) for _ in range(16)}
+    assert len(certificates) == 1 and b"" not in certificates
 
 
 async def test_a_reload_reaches_every_worker(upstreams, gateway_process) -> None:
