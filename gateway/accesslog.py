@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import select
 import time
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 FLUSH_BYTES = 64 * 1024
 FLUSH_DELAY = 0.2
-ATOMIC_WRITE = os.pathconf("/", "PC_PIPE_BUF") if hasattr(os, "pathconf") else 4096
+ATOMIC_WRITE = select.PIPE_BUF
 """The largest write to a pipe that no other process's write can split (4096 on Linux)."""
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 

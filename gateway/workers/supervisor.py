@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway.metrics import Metrics, WorkerMetrics
 from gateway.proxy.server import BACKLOG
@@ -85,7 +85,6 @@ class _Worker:
     applied: int = 0
     """The generation it serves."""
     serving: bool = False
-    leaving: bool = False
     report: tuple[Family, ...] = ()
     waiting: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
@@ -229,16 +228,7 @@ class WorkerPool:
         snapshot, without what only the compiler uses."""
         if self._full is not None and self._full[0] == snapshot.digest:
             return self._full[1]
-        bare = Snapshot(
-            snapshot.table,
-            snapshot.matcher,
-            snapshot.endpoints,
-            snapshot.config,
-            snapshot.problems,
-            snapshot.digest,
-            snapshot.tls,
-        )
-        payload = await asyncio.to_thread(Payload.of, bare)
+        payload = await asyncio.to_thread(Payload.of, replace(snapshot, inputs=None))
         self._full = (snapshot.digest, payload)
         return payload
 
@@ -281,8 +271,9 @@ class WorkerPool:
             size = worker.channel.send(message)
             worker.base = snapshot
             self.metrics.shipped_bytes.inc(size)
-            if shipment is not None:
-                shipment.shipped = "endpoints" if isinstance(message, EndpointUpdate) else "full"
+            if shipment is not None:  # "full" when any worker needed the whole snapshot
+                kind = "endpoints" if isinstance(message, EndpointUpdate) else "full"
+                shipment.shipped = "full" if shipment.shipped == "full" else kind
                 shipment.size = max(shipment.size, size)
         self._check_live()
 
@@ -339,7 +330,6 @@ class WorkerPool:
 
     def _leaving(self, worker: _Worker) -> None:
         """A draining worker stops accepting soon: start its successor now."""
-        worker.leaving = True
         if self._slots.get(worker.slot) is worker:
             del self._slots[worker.slot]
             self._count_serving()
@@ -358,14 +348,13 @@ class WorkerPool:
         for waiter in worker.waiting.values():
             if not waiter.done():
                 waiter.set_result(None)
+        self._check_live()
         lived = self.loop.time() - worker.started
-        if self._slots.get(worker.slot) is not worker:
+        if self._slots.get(worker.slot) is not worker:  # drained: its successor already runs
             logger.info("worker %d (pid %d) exited with %d", worker.slot, worker.process.pid, code)
-            self._check_live()
             return
         del self._slots[worker.slot]
         self._count_serving()
-        self._check_live()
         if self.stopping:
             return
         deaths = self._deaths[worker.slot] = (
@@ -406,10 +395,6 @@ class WorkerPool:
             await asyncio.wait(waits, timeout=REPORT_TIMEOUT)
         for worker in self._workers:
             worker.waiting.pop(number, None)
-
-    def pids(self) -> list[int]:
-        """The process ids of the workers that accept now, by slot."""
-        return [self._slots[s].process.pid for s in sorted(self._slots)]
 
     # --- stopping ----------------------------------------------------------------------------
     async def drain(self) -> None:

@@ -9,42 +9,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_micro_benchmarks_run_quickly() -> None:
+def _quick(module: str, timeout: float) -> str:
+    """Run `python -m module --quick` from the repository; its output (it must exit 0)."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.micro.run", "--quick"],
+        [sys.executable, "-m", module, "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    assert "match cost ratio" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_micro_benchmarks_run_quickly() -> None:
+    assert "match cost ratio" in _quick("bench.micro.run", 120)
 
 
 def test_load_benchmark_runs_against_nginx() -> None:
     """The load harness starts nginx (upstream and proxy) and the gateway and drives them."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.load.run", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "| 2B | gateway |" in result.stdout and "x nginx's" in result.stdout
+    output = _quick("bench.load.run", 300)
+    assert "| 2B | gateway |" in output and "x nginx's" in output
+    assert "| 2B | gateway-2w |" in output and "2 workers vs 1" in output
 
 
 def test_worker_shipping_benchmark_runs() -> None:
     """The shipping benchmark drives a real supervisor side with two worker processes."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.workers.ship", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "| 100 | one Service | endpoint sets |" in result.stdout
+    assert "| 100 | one Service | endpoint sets |" in _quick("bench.workers.ship", 120)

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from gateway.accesslog import ATOMIC_WRITE, _pieces
-from gateway.settings import available_cpus
+from gateway.settings import available_cpus, workers
 from gateway.workers.reports import MergedTraffic, families
 
 
@@ -41,6 +41,11 @@ def test_available_cpus_honours_the_cgroup_quota(
         (tmp_path / name).write_text(text)
     affinity = len(os.sched_getaffinity(0))
     assert available_cpus(tmp_path) == (min(affinity, expected) if expected else affinity)
+
+
+def test_workers_auto_is_the_available_cpus() -> None:
+    assert workers("auto") == available_cpus()
+    assert workers("3") == 3
 
 
 def _worker(requests: float, open_now: float) -> CollectorRegistry:
