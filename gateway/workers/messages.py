@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from gateway.workers.channel import Payload
 from routing.certificates import KeyPair
-from routing.delta import EndpointDelta
 
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
 """A metric sample: its name, its labels in order, its value."""
@@ -30,7 +29,9 @@ class FullSnapshot:
 @dataclass(frozen=True, slots=True)
 class EndpointUpdate:
     generation: int
-    delta: EndpointDelta
+    payload: Payload
+    """The pickled `EndpointDelta` from the worker's snapshot (pickled once for every worker
+    that has the same one)."""
 
 
 @dataclass(frozen=True, slots=True)

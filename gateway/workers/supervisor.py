@@ -39,6 +39,7 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 
+from gateway import heap
 from gateway.metrics import Metrics, WorkerMetrics
 from gateway.proxy.server import BACKLOG
 from gateway.proxy.tls import self_signed
@@ -58,7 +59,7 @@ from gateway.workers.messages import (
     Start,
 )
 from gateway.workers.reports import MergedTraffic
-from routing.delta import EndpointDelta, endpoint_delta
+from routing.delta import endpoint_delta
 from routing.model import Snapshot
 
 logger = logging.getLogger(__name__)
@@ -244,7 +245,8 @@ class WorkerPool:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._ship()
+            with heap.paused():
+                await self._ship()
 
     async def _ship(self) -> None:
         """Send the live snapshot to every worker that lacks it."""
@@ -252,7 +254,7 @@ class WorkerPool:
         if snapshot is None:
             return
         shipment = self.shipments.get(generation)
-        deltas: dict[str, EndpointDelta | None] = {}
+        deltas: dict[str, Payload | None] = {}
         for worker in list(self._workers):
             if worker.base is snapshot:
                 continue
@@ -260,10 +262,11 @@ class WorkerPool:
             if worker.base is not None:
                 base = worker.base.digest
                 if base not in deltas:
-                    deltas[base] = endpoint_delta(worker.base, snapshot)
-                delta = deltas[base]
-                if delta is not None:
-                    message = EndpointUpdate(generation, delta)
+                    delta = endpoint_delta(worker.base, snapshot)
+                    deltas[base] = None if delta is None else Payload.of(delta)
+                delta_payload = deltas[base]
+                if delta_payload is not None:
+                    message = EndpointUpdate(generation, delta_payload)
             if message is None:
                 message = FullSnapshot(generation, await self._payload(snapshot))
             if worker not in self._workers:
@@ -284,10 +287,12 @@ class WorkerPool:
             return
         served = min(w.applied for w in workers)
         now = time.perf_counter()
+        full = False
         for generation, shipment in self.shipments.items():
             if generation <= served and shipment.seconds is None:
                 shipment.seconds = now - shipment.swapped
                 shipment.live.set()
+                full = full or shipment.shipped == "full"
                 if shipment.shipped:
                     self.metrics.propagation.labels(shipment.shipped).observe(shipment.seconds)
                     logger.debug(
@@ -298,6 +303,8 @@ class WorkerPool:
                         shipment.shipped,
                         shipment.size,
                     )
+        if full:
+            heap.settle()  # the new table is long-lived: keep later collections off it
 
     async def live(self, generation: int) -> Shipment:
         """Wait until every worker serves `generation` (for tests and the benchmark)."""

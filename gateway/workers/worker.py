@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 
+from gateway import heap
 from gateway.dataplane import DataPlane
 from gateway.metrics import TrafficMetrics
 from gateway.snapshot import SnapshotHolder
@@ -40,7 +41,7 @@ from gateway.workers.messages import (
     Start,
 )
 from gateway.workers.reports import families
-from routing.delta import apply_delta
+from routing.delta import EndpointDelta, apply_delta
 from routing.model import Snapshot
 
 logger = logging.getLogger("gateway")
@@ -76,7 +77,9 @@ class Worker:
         """Serve until drained; the exit status."""
         self.loop.add_signal_handler(signal.SIGTERM, self._sigterm)
         if self.start.snapshot is not None:
-            await self._apply(self.start.snapshot)
+            with heap.paused():
+                await self._apply(self.start.snapshot)
+            heap.settle()
         self._report(0)
         tasks = [self.loop.create_task(self._listen()), self.loop.create_task(self._reports())]
         await self.stopped.wait()
@@ -95,8 +98,11 @@ class Worker:
                     self._stop(0.0, min(ORPHAN_TIMEOUT, self.start.shutdown_timeout))
                 return
             if isinstance(message, FullSnapshot | EndpointUpdate):
-                await self._apply(message)
-                self.channel.send(Applied(self.generation))
+                with heap.paused():  # what falls due runs once the supervisor knows
+                    await self._apply(message)
+                    self.channel.send(Applied(self.generation))
+                if isinstance(message, FullSnapshot):
+                    heap.settle()
             elif isinstance(message, ReportRequest):
                 self._report(message.number)
             elif isinstance(message, Drain) and self.stopping is None:
@@ -118,7 +124,9 @@ class Worker:
         else:
             current = self.holder.current
             assert current is not None, "an endpoint update before any snapshot"
-            snapshot = apply_delta(current, message.delta)
+            delta = message.payload.load()
+            assert isinstance(delta, EndpointDelta)
+            snapshot = apply_delta(current, delta)
         self.holder.swap(snapshot)
         self.generation = message.generation
         if not self.accepting and self.stopping is None:

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from routing.delta import DeltaMismatch, apply_delta, endpoint_delta
-from routing.model import BackendKey
+from routing.model import BackendKey, Endpoint
 from tests.objects import compile_objects, endpoint_slice, ingress, path, rule, service
 
 READY = {"ready": True}
@@ -34,7 +34,10 @@ def test_moved_pods_ship_only_their_backend_and_rebuild_the_same_snapshot() -> N
     assert delta is not None
     assert list(delta.changed) == [BackendKey("default/web:80")]
     assert delta.removed == () and delta.problems is None and delta.endpoint_count == 2
-    shipped = pickle.loads(pickle.dumps(delta))
+    data = pickle.dumps(delta)
+    assert b"Endpoint\x94" not in data  # plain tuples on the wire, Endpoints again on loading
+    shipped = pickle.loads(data)
+    assert {type(e) for e in shipped.changed[BackendKey("default/web:80")]} == {Endpoint}
     rebuilt = apply_delta(base, shipped)
     assert rebuilt.digest == new.digest
     assert rebuilt.endpoints == new.endpoints
