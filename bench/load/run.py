@@ -8,11 +8,13 @@ Targets, all behind one fast upstream (nginx `return 200` with a 2-byte and a 1 
 * `nginx`: nginx as a reverse proxy, one process, upstream keep-alive, access log to a file;
 * `gateway`: `gateway run --workers 1`, one process, a Prefix route, metrics on, access log to
   a file;
-* `gateway-2w`: the same with `--workers 2` (issue #8): a supervisor and two workers.
+* `gateway-2w`: the same with `--workers 2` (issue #8): a supervisor and two workers;
+* `nginx-2w`: nginx with a master and two workers (`reuseport`), the control for `gateway-2w`.
 
-The proxy under test runs on CPU 0; wrk and the upstream share CPU 1. `gateway-2w` may use both
-CPUs, so its workers share CPU 1 with wrk and the upstream: its throughput against one worker's
-says how much a second core helps on this 2-core machine, not what two free cores would give.
+The proxy under test runs on CPU 0; wrk and the upstream share CPU 1. The `-2w` targets may use
+both CPUs, so their second worker shares CPU 1 with wrk and the upstream: their throughput
+against one worker's says how much a second core helps on this 2-core machine, not what two
+free cores would give, and nginx's own 2-worker cost per request shows what that sharing costs.
 For each run: requests/s and p50/p99 latency from wrk, the proxy's CPU time per request
 (user+system from /proc/PID/stat of the process and its children, divided by the requests wrk
 completed) and its RSS (summed over the processes). Reported as medians of the interleaved
@@ -83,11 +85,12 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def nginx_conf(folder: Path, body: str) -> str:
+def nginx_conf(folder: Path, body: str, workers: int = 1) -> str:
     temp = "\n".join(
         f"{k}_temp_path {folder}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
-    return f"""daemon off; master_process off; worker_processes 1;
+    master = "on" if workers > 1 else "off"
+    return f"""daemon off; master_process {master}; worker_processes {workers};
 pid {folder}/nginx.pid; error_log {folder}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{ {temp}
@@ -114,22 +117,27 @@ def start_upstream(folder: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def start_nginx_proxy(folder: Path, port: int, upstream: int) -> subprocess.Popen[bytes]:
-    conf = folder / "proxy.conf"
-    (folder / "px").mkdir()
+def start_nginx_proxy(
+    folder: Path, port: int, upstream: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    conf = folder / f"proxy-{workers}.conf"
+    prefix = folder / f"px-{workers}"
+    prefix.mkdir()
+    reuseport = " reuseport" if workers > 1 else ""
     conf.write_text(
         nginx_conf(
-            folder / "px",
+            prefix,
             f"""
-access_log {folder}/px/access.log; keepalive_requests 1000000;
+access_log {prefix}/access.log; keepalive_requests 1000000;
 upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-server {{ listen 127.0.0.1:{port};
+server {{ listen 127.0.0.1:{port}{reuseport};
   location / {{ proxy_pass http://backend; proxy_http_version 1.1;
     proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $remote_addr; }} }}""",
         )
     )
+    cpus = "0" if workers == 1 else "0,1"
     return subprocess.Popen(
-        ["taskset", "-c", "0", NGINX, "-c", str(conf), "-p", str(folder / "px")],
+        ["taskset", "-c", cpus, NGINX, "-c", str(conf), "-p", str(prefix)],
         stderr=subprocess.DEVNULL,
     )
 
@@ -274,7 +282,7 @@ def main() -> None:
     args = parser.parse_args()
     rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
     folder = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    names = ("upstream", "nginx", "gateway", "admin", "gateway-2w", "admin-2w")
+    names = ("upstream", "nginx", "gateway", "admin", "gateway-2w", "admin-2w", "nginx-2w")
     ports = {name: free_port() for name in names}
     procs = [start_upstream(folder, ports["upstream"])]
     try:
@@ -283,13 +291,15 @@ def main() -> None:
         procs.append(
             start_gateway(folder, ports["gateway-2w"], ports["admin-2w"], ports["upstream"], 2)
         )
-        for name in ("upstream", "nginx", "gateway", "gateway-2w"):
+        procs.append(start_nginx_proxy(folder, ports["nginx-2w"], ports["upstream"], 2))
+        for name in ("upstream", "nginx", "gateway", "gateway-2w", "nginx-2w"):
             wait_port(ports[name])
         targets = {
             "direct": (ports["upstream"], None),
             "nginx": (ports["nginx"], procs[1].pid),
             "gateway": (ports["gateway"], procs[2].pid),
             "gateway-2w": (ports["gateway-2w"], procs[3].pid),
+            "nginx-2w": (ports["nginx-2w"], procs[4].pid),
         }
         for port, _ in targets.values():  # warm up: connections, pools, caches
             run_wrk(port, "/2B", 1, args.connections, None)
@@ -330,14 +340,17 @@ def report(
         gateway = statistics.median(s.cpu_us for s in samples[("gateway", body)])
         nginx = statistics.median(s.cpu_us for s in samples[("nginx", body)])
         print(f"{body}: gateway CPU per request = {gateway / nginx:.2f}x nginx's")
-    for body in BODIES:
-        one, two = samples[("gateway", body)], samples[("gateway-2w", body)]
-        cpu = statistics.median(s.cpu_us for s in two) / statistics.median(s.cpu_us for s in one)
-        rps = statistics.median(s.rps for s in two) / statistics.median(s.rps for s in one)
-        print(
-            f"{body}: 2 workers vs 1: CPU per request {cpu:.2f}x, throughput {rps:.2f}x "
-            "(wrk and the upstream share the second core)"
-        )
+    for proxy in ("gateway", "nginx"):
+        for body in BODIES:
+            one, two = samples[(proxy, body)], samples[(f"{proxy}-2w", body)]
+            cpu = statistics.median(s.cpu_us for s in two) / statistics.median(
+                s.cpu_us for s in one
+            )
+            rps = statistics.median(s.rps for s in two) / statistics.median(s.rps for s in one)
+            print(
+                f"{body}: {proxy} 2 workers vs 1: CPU per request {cpu:.2f}x, "
+                f"throughput {rps:.2f}x (wrk and the upstream share the second core)"
+            )
 
 
 if __name__ == "__main__":
