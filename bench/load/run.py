@@ -9,7 +9,10 @@ Targets, all behind one fast upstream (nginx `return 200` with a 2-byte and a 1 
 * `gateway`: `gateway run --workers 1`, one process, a Prefix route, metrics on, access log to
   a file;
 * `gateway-2w`: the same with `--workers 2` (issue #8): a supervisor and two workers;
-* `nginx-2w`: nginx with a master and two workers (`reuseport`), the control for `gateway-2w`.
+* `nginx-2w`: nginx with a master and two workers (`reuseport`), the control for `gateway-2w`;
+* `gateway-2w-2c`: `gateway-2w` driven with twice the connections, so that each worker has as
+  many as the single process has. An event loop with fewer connections handles fewer events per
+  wake-up and spends more CPU per request; this row separates that from the cost of workers.
 
 The proxy under test runs on CPU 0; wrk and the upstream share CPU 1. The `-2w` targets may use
 both CPUs, so their second worker shares CPU 1 with wrk and the upstream: their throughput
@@ -294,21 +297,23 @@ def main() -> None:
         procs.append(start_nginx_proxy(folder, ports["nginx-2w"], ports["upstream"], 2))
         for name in ("upstream", "nginx", "gateway", "gateway-2w", "nginx-2w"):
             wait_port(ports[name])
+        connections = args.connections
         targets = {
-            "direct": (ports["upstream"], None),
-            "nginx": (ports["nginx"], procs[1].pid),
-            "gateway": (ports["gateway"], procs[2].pid),
-            "gateway-2w": (ports["gateway-2w"], procs[3].pid),
-            "nginx-2w": (ports["nginx-2w"], procs[4].pid),
+            "direct": (ports["upstream"], None, connections),
+            "nginx": (ports["nginx"], procs[1].pid, connections),
+            "gateway": (ports["gateway"], procs[2].pid, connections),
+            "gateway-2w": (ports["gateway-2w"], procs[3].pid, connections),
+            "nginx-2w": (ports["nginx-2w"], procs[4].pid, connections),
+            "gateway-2w-2c": (ports["gateway-2w"], procs[3].pid, 2 * connections),
         }
-        for port, _ in targets.values():  # warm up: connections, pools, caches
-            run_wrk(port, "/2B", 1, args.connections, None)
+        for port, _, count in targets.values():  # warm up: connections, pools, caches
+            run_wrk(port, "/2B", 1, count, None)
         samples: dict[tuple[str, str], list[Sample]] = {}
         for _ in range(rounds):
             for body in BODIES:
-                for name, (port, pid) in targets.items():
+                for name, (port, pid, count) in targets.items():
                     samples.setdefault((name, body), []).append(
-                        run_wrk(port, f"/{body}", seconds, args.connections, pid)
+                        run_wrk(port, f"/{body}", seconds, count, pid)
                     )
         report(samples, rounds, seconds, args.connections)
     finally:
@@ -325,7 +330,10 @@ def main() -> None:
 def report(
     samples: dict[tuple[str, str], list[Sample]], rounds: int, seconds: int, connections: int
 ) -> None:
-    print(f"{rounds} interleaved round(s) of {seconds} s, wrk -t1 -c{connections}; medians")
+    print(
+        f"{rounds} interleaved round(s) of {seconds} s, wrk -t1 -c{connections} "
+        f"(gateway-2w-2c: -c{2 * connections}); medians"
+    )
     print("| body | target | req/s | p50 ms | p99 ms | CPU µs/req | RSS MiB |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for (name, body), runs in samples.items():
@@ -340,15 +348,19 @@ def report(
         gateway = statistics.median(s.cpu_us for s in samples[("gateway", body)])
         nginx = statistics.median(s.cpu_us for s in samples[("nginx", body)])
         print(f"{body}: gateway CPU per request = {gateway / nginx:.2f}x nginx's")
-    for proxy in ("gateway", "nginx"):
+    for proxy, two_workers in (
+        ("gateway", "gateway-2w"),
+        ("gateway", "gateway-2w-2c"),
+        ("nginx", "nginx-2w"),
+    ):
         for body in BODIES:
-            one, two = samples[(proxy, body)], samples[(f"{proxy}-2w", body)]
+            one, two = samples[(proxy, body)], samples[(two_workers, body)]
             cpu = statistics.median(s.cpu_us for s in two) / statistics.median(
                 s.cpu_us for s in one
             )
             rps = statistics.median(s.rps for s in two) / statistics.median(s.rps for s in one)
             print(
-                f"{body}: {proxy} 2 workers vs 1: CPU per request {cpu:.2f}x, "
+                f"{body}: {two_workers} vs {proxy}: CPU per request {cpu:.2f}x, "
                 f"throughput {rps:.2f}x (wrk and the upstream share the second core)"
             )
 
