@@ -47,7 +47,14 @@ class Channel:
         return cls(reader, writer)
 
     def send(self, message: object) -> int:
-        """Queue `message`; returns its size in bytes. Never blocks: call `drain` to wait."""
+        """Queue `message`; returns its size in bytes. Never blocks: call `drain` to wait.
+
+        Once the other end has gone, the message is dropped and the size is 0: each side learns
+        of it from `receive` (EOFError), in one place, and not from whichever send came first
+        (uvloop raises RuntimeError on a write to a closed transport).
+        """
+        if self._writer.transport.is_closing():
+            return 0
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         self._writer.writelines((_LENGTH.pack(len(data)), data))
         self.sent_bytes += len(data)

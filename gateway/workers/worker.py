@@ -11,7 +11,8 @@ as one process (`DataPlane.drain`), after telling the supervisor it is `Leaving`
 SIGTERM exits at once. SIGINT is ignored: a terminal sends it to the whole process group, and
 the supervisor decides. When the channel closes, the supervisor is gone: the worker stops
 accepting at once, gives in-flight requests up to `ORPHAN_TIMEOUT` seconds and exits, so that
-no worker outlives its supervisor.
+no worker outlives its supervisor. It stops the same way, and exits with status 1, when the
+task that reads the channel or the one that sends reports fails.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Worker:
         self.generation = 0
         self.accepting = False
         self.orphaned = False
+        self.failed = False
         self.stopping: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
 
@@ -81,11 +83,27 @@ class Worker:
                 await self._apply(self.start.snapshot)
             heap.settle()
         self._report(0)
-        tasks = [self.loop.create_task(self._listen()), self.loop.create_task(self._reports())]
+        tasks = [
+            self.loop.create_task(self._listen(), name="channel"),
+            self.loop.create_task(self._reports(), name="reports"),
+        ]
+        for task in tasks:
+            task.add_done_callback(self._check_task)
         await self.stopped.wait()
         for task in tasks:
             task.cancel()
-        return 0
+        return 1 if self.failed else 0
+
+    def _check_task(self, task: asyncio.Task[None]) -> None:
+        """Stop when a task that must run until the end fails: a worker that no longer hears
+        the supervisor would serve stale routes unnoticed, and would outlive it. Exiting
+        non-zero lets the supervisor start a fresh worker from the current snapshot."""
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("the %s task failed: stopping", task.get_name(), exc_info=task.exception())
+        self.failed = True
+        if self.stopping is None:
+            self._stop(0.0, min(ORPHAN_TIMEOUT, self.start.shutdown_timeout))
 
     async def _listen(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from gateway.workers.messages import (
     Drain,
     EndpointUpdate,
     FullSnapshot,
+    Leaving,
     Report,
     Serving,
     Start,
@@ -43,12 +44,15 @@ def _cluster(pod: str) -> list[dict[str, object]]:
     ]
 
 
+def _start() -> Start:
+    return Start(0, (), (), self_signed(), 0.0, 1.0, "warning", None)
+
+
 @pytest.fixture
 async def channel_and_worker() -> AsyncIterator[tuple[Channel, Worker]]:
     ours, theirs = socket.socketpair()
     supervisor, channel = await Channel.open(ours), await Channel.open(theirs)
-    start = Start(0, (), (), self_signed(), 0.0, 1.0, "warning", None)
-    worker = Worker(channel, start)
+    worker = Worker(channel, _start())
     running = asyncio.get_running_loop().create_task(worker.run())
     yield supervisor, worker
     supervisor.send(Drain())
@@ -93,3 +97,45 @@ async def test_a_worker_serves_what_it_is_shipped_and_freezes_full_snapshots(
     assert endpoints == (Endpoint("10.0.0.2", 8080),) and type(endpoints[0]) is Endpoint
     assert served.table is first.table  # only the endpoint sets were rebuilt
     assert gc.isenabled()  # the pause ended with the update
+
+
+def _endpoint_update() -> EndpointUpdate:
+    base = compile_objects(_cluster("10.0.0.1"))
+    delta = endpoint_delta(base, compile_objects(_cluster("10.0.0.2"), previous=base))
+    assert delta is not None
+    return EndpointUpdate(1, Payload.of(delta))
+
+
+async def test_a_worker_whose_channel_task_fails_stops_and_exits_non_zero() -> None:
+    """An endpoint update before any snapshot cannot be applied: the worker must not go on
+    without hearing the supervisor, but leave (and exit 1) so that a fresh one replaces it."""
+    ours, theirs = socket.socketpair()
+    supervisor, channel = await Channel.open(ours), await Channel.open(theirs)
+    running = asyncio.get_running_loop().create_task(Worker(channel, _start()).run())
+    try:
+        supervisor.send(_endpoint_update())
+        assert await asyncio.wait_for(running, 10) == 1
+        received = [await asyncio.wait_for(supervisor.receive(), 5) for _ in range(2)]
+        assert any(isinstance(m, Leaving) for m in received), received
+    finally:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        supervisor.close()
+        channel.close()
+        await asyncio.sleep(0)
+
+
+async def test_what_is_sent_after_the_other_end_has_gone_is_dropped() -> None:
+    """The supervisor can die (or a worker) while the other side still sends: the sends must
+    not raise (uvloop raises on a closed transport), and `receive` says EOFError."""
+    ours, theirs = socket.socketpair()
+    near = await Channel.open(ours)
+    theirs.close()
+    sizes = []
+    for _ in range(3):
+        sizes.append(near.send(Drain()))
+        await asyncio.sleep(0.02)
+    assert sizes[-1] == 0
+    with pytest.raises(EOFError):
+        await asyncio.wait_for(near.receive(), 5)
+    near.close()
+    await asyncio.sleep(0)
