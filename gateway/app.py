@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from aiohttp import web
 
+from gateway import compiled
 from gateway.admin import admin_app
 from gateway.control.reconciler import Reconciler
 from gateway.control.store import Store
@@ -165,14 +166,16 @@ class Gateway:
             self.loop.create_task(self.source.run()),
             self.loop.create_task(self.reconciler.run()),
         ]
+        hot_path = compiled.modules()
         logger.info(
-            "serving HTTP on %s:%d, HTTPS on %s:%d, admin on %s:%d",
+            "serving HTTP on %s:%d, HTTPS on %s:%d, admin on %s:%d (hot path %s)",
             host or "*",
             self.ports["http"],
             tls_host or "*",
             self.ports["https"],
             admin_host or "*",
             self.ports["admin"],
+            f"compiled: {len(hot_path)} modules" if hot_path else "interpreted",
         )
 
     def _start_leader_duties(self, source: ApiSource) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.extauth import ExternalAuthenticator
@@ -114,7 +114,10 @@ class ProxyServer:
             )
         self._servers.append(server)
         self._schedule_sweep()
-        return int(server.sockets[0].getsockname()[1])
+        # Read untyped: typeshed says tuple, uvloop returns a list, and compiled code (mypyc)
+        # checks declared types at run time.
+        sockets: Any = getattr(server, "sockets")  # noqa: B009
+        return int(sockets[0].getsockname()[1])
 
     # --- called by connections ---------------------------------------------------------------
     def connection_opened(self, conn: DownstreamProtocol) -> None:

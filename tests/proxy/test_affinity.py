@@ -206,8 +206,7 @@ def test_samesite_none_compatibility(user_agent: str, compatible: bool) -> None:
 def test_the_cookie_path_is_the_route_path_and_slash_for_regex_routes() -> None:
     from annotations.affinity import AffinityCookie
     from gateway.proxy.affinity import set_cookie
-    from gateway.proxy.request import Peer
-    from tests.objects import RequestStub
+    from gateway.proxy.request import Peer, RequestHead
 
     snapshot = compile_objects(
         [
@@ -221,6 +220,7 @@ def test_the_cookie_path_is_the_route_path_and_slash_for_regex_routes() -> None:
     )
     paths = {}
     for route in snapshot.table.routes:
-        line = set_cookie(AffinityCookie(), "k|t", route, RequestStub(), Peer("1.2.3.4", 1, 80))
+        head = RequestHead("GET", b"/", "1.1", [], keep_alive=True)
+        line = set_cookie(AffinityCookie(), "k|t", route, head, Peer("1.2.3.4", 1, 80))
         paths[route.host] = line.decode().split("; ")[1]
     assert paths == {"a.test": "Path=/shop", "b.test": "Path=/"}
