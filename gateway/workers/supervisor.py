@@ -409,8 +409,7 @@ class WorkerPool:
         and wait for them to exit; kill what is left after the deadline."""
         self.stopping = True
         for worker in self._workers:
-            with contextlib.suppress(ConnectionError):
-                worker.channel.send(Drain())
+            worker.channel.send(Drain())  # dropped for a worker that has already gone
         deadline = self.settings.shutdown_delay + self.settings.shutdown_timeout + KILL_GRACE
         processes = [w.process.wait() for w in self._workers]
         if processes:
