@@ -130,7 +130,6 @@ class Exchange:
         self.upstream_started = 0.0
         self.upstream_time = 0.0
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self.active = False
         """True once this exchange runs (pipelined ones wait their turn, even to answer)."""
         self._rejected = 0
@@ -175,7 +174,7 @@ class Exchange:
             else:
                 self.respond_error(500)
         finally:
-            self._cancel_timer()
+            self.down.server.tasks.pop(self, None)
             if self.slot is not None:
                 self.down.server.limiter.release(self.slot)
             if self.mirror is not None:
@@ -276,10 +275,12 @@ class Exchange:
             try:
                 await self._exchange_on(conn, endpoint)
                 return
-            except UpstreamError:
+            except UpstreamReset:
                 if self._got_response_byte or not self.body.replayable:
                     raise
-                # The pod closed the idle connection as we reused it: once more, fresh.
+                # The pod closed the idle connection as we reused it: once more, fresh. Only a
+                # close: a pod that is slow to answer is slow on a fresh connection too, and
+                # a second wait would double its read timeout (nginx retries only errors).
         tls = None
         if pods is not None:
             tls = (pods.key, self.down.server.pod_contexts.context(pods), server_name(pods))
@@ -305,11 +306,8 @@ class Exchange:
                 self.continue_sent = True
                 self.down.write(CONTINUE)
             self.down.resume_reading()
-        self._arm_timer(self.read_timeout())
-        try:
-            await self._waiter
-        finally:
-            self._cancel_timer()
+        conn.watch(self.read_timeout())
+        await self._waiter
         self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
 
     def add_upstream_headers(self, names: frozenset[bytes], lines: bytes) -> None:
@@ -407,7 +405,6 @@ class Exchange:
         self.upstream_time = self.loop.time() - self.upstream_started
         self.response_started = self.close_after = True
         self.down.write(head)
-        self._cancel_timer()
         self.upstream, conn.exchange, self.sending = None, None, False
         if self._total is not None:
             self._total.reschedule(None)  # Envoy's route timeout ends with the response head
@@ -544,27 +541,18 @@ class Exchange:
     def read_timeout(self) -> float:
         return (self.timeouts and self.timeouts.read) or self.config.proxy_read_timeout
 
-    def _arm_timer(self, delay: float) -> None:
-        self._timer = self.loop.call_later(delay, self._check_timeout)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _check_timeout(self) -> None:
-        """Lazily re-armed: data moving only updates a timestamp, the timer checks it."""
-        self._timer = None
-        conn = self.upstream
-        if conn is None or self.finished:
+    def check_timeout(self, conn: UpstreamConnection) -> None:
+        """The connection's timer fired (`UpstreamConnection.watch`): fail the try when the pod
+        has been silent for too long, else have the timer fire again when it would be."""
+        if conn is not self.upstream or self.finished:
             return
         if self.down.write_paused:
-            self._arm_timer(self.read_timeout())  # we stopped reading, not the pod
+            conn.watch(self.read_timeout())  # we stopped reading, not the pod
             return
         limit = self.send_timeout() if conn.write_paused else self.read_timeout()
         idle = self.loop.time() - conn.last_read
         if idle < limit:
-            self._arm_timer(limit - idle)
+            conn.watch(limit - idle)
             return
         self.upstream_failed(UpstreamTimeout(f"no data from the pod for {limit:g}s"))
 

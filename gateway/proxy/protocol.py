@@ -17,7 +17,10 @@ line longer than `max_uri_bytes` (414). Every early error answers and closes the
 One timer per connection, re-armed lazily, enforces three deadlines: the keep-alive idle time
 between requests (silent close), the total time to receive a head (408), and the time between
 two reads of a request body (408, or a close once a response has started). Activity only
-updates a timestamp; the timer compares when it fires.
+updates a timestamp; the timer compares when it fires. Setting a deadline replaces the timer
+only when the armed one would fire too late, and a timer is never armed later than a new
+request's head deadline could fall, so the requests of a kept-alive connection move the
+deadline without making or cancelling a timer each.
 """
 
 from __future__ import annotations
@@ -230,7 +233,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self.last_body_read = self.loop.time()
             self._set_deadline(self.config.client_body_timeout, 408)
         else:
-            self._cancel_timer()
+            self._deadline = 0.0  # the timer stays armed for the next deadline; see _set_deadline
         self.server.start(exchange)
 
     def exchange_finished(self, exchange: Exchange) -> None:
@@ -450,7 +453,8 @@ class DownstreamProtocol(asyncio.Protocol):
         self._set_deadline(self.config.keep_alive or 0.001, 0)
 
     def _set_deadline(self, delay: float, status: int) -> None:
-        self._deadline = self.loop.time() + delay
+        now = self.loop.time()
+        self._deadline = now + delay
         self._deadline_status = status
         # A later deadline leaves the armed timer alone (it re-arms itself when it fires); an
         # earlier one must not wait for it.
@@ -458,7 +462,10 @@ class DownstreamProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         if self._timer is None:
-            self._timer = self.loop.call_at(self._deadline, self._on_timer)
+            # No later than the head deadline of a request starting now: the next request's
+            # `on_message_begin` then finds the timer due in time and keeps it.
+            due = min(self._deadline, now + self.config.client_header_timeout)
+            self._timer = self.loop.call_at(due, self._on_timer)
 
     def _cancel_timer(self) -> None:
         self._deadline = 0.0

@@ -132,10 +132,9 @@ class ProxyServer:
             self._connections_changed(-1)
 
     def start(self, exchange: Exchange) -> None:
-        """Run an exchange as a task; it reports back through `exchange_finished`."""
-        task = self.loop.create_task(exchange.run())
-        self.tasks[exchange] = task
-        task.add_done_callback(lambda _: self.tasks.pop(exchange, None))
+        """Run an exchange as a task; it reports back through `exchange_finished`, and takes
+        itself out of `tasks` as it ends (cheaper than a done callback per request)."""
+        self.tasks[exchange] = self.loop.create_task(exchange.run())
 
     def cancel(self, exchange: Exchange) -> None:
         """Abandon an exchange whose client went away."""

@@ -45,6 +45,7 @@ async def test_pipelined_requests_are_answered_in_order(upstreams, gateway) -> N
     raw = b"".join(get("app.test", f"/{i}") for i in range(1, 4))
     responses = await exchange(gw.port, raw, responses=3)
     assert [r.body for r in responses] == [b"/1", b"/2", b"/3"]
+    assert gw.gateway is not None and not gw.gateway.proxy.tasks  # each took itself out
 
 
 async def test_stale_pooled_connection_is_retried_transparently(upstreams, gateway) -> None:
@@ -118,6 +119,26 @@ async def test_slow_header_gets_408(upstreams, gateway) -> None:
     async with asyncio.timeout(3):
         answer = await reader.read()
     assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
+    writer.close()
+
+
+async def test_slow_header_after_a_request_gets_408(upstreams, gateway) -> None:
+    """The connection's timer outlives the first request (it is re-armed lazily): a later
+    request's head deadline must still bring it forward."""
+    up = await upstreams()
+    gw = await gateway(
+        manifests(
+            [("app.test", "/", "Prefix", [up.port])], configmap={"client-header-timeout": "1"}
+        )
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(get("app.test"))
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(1.2)  # idle: the timer is now set for the keep-alive time (75 s)
+    writer.write(b"GET / HTTP/1.1\r\nHost: app.test\r\n")  # never finishes the head
+    async with asyncio.timeout(3):
+        answer = await reader.read()
+    assert b"HTTP/1.1 408" in answer
     writer.close()
 
 

@@ -74,6 +74,40 @@ async def test_read_timeout_overrides_the_global_one_per_ingress(upstreams, gate
     assert (io.status, io.body) == (200, b"xxxxx")
 
 
+async def stall(request: Recorded, writer: asyncio.StreamWriter) -> None:
+    """Answers at once, except `/stall`, which it leaves unanswered for 10 s."""
+    if request.target == "/stall":
+        await asyncio.sleep(10)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+async def test_a_shorter_read_timeout_applies_on_a_reused_connection(upstreams, gateway) -> None:
+    """A pooled connection keeps its timer between requests (`UpstreamConnection.watch`): a
+    request with a shorter read timeout than the previous one's must bring it forward."""
+    up = await upstreams(stall)
+    gw = await gateway(
+        cluster(
+            [
+                ingress("plain", rule("plain.test", path("/", service="pods"))),
+                ingress(
+                    "short",
+                    rule("short.test", path("/", service="pods")),
+                    annotations={N + "proxy-read-timeout": "1"},
+                ),
+            ],
+            {"pods": [up.port]},
+            {"gateway-config": {"proxy-read-timeout": "30"}},
+        )
+    )
+    [plain] = await exchange(gw.port, get("plain.test", "/"))
+    assert plain.status == 200
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        [short] = await exchange(gw.port, get("short.test", "/stall"))
+    assert short.status == 504 and time.monotonic() - started < 1.45
+    assert up.connections == 1  # the pooled connection, whose timer was set for 30 s
+
+
 async def test_higress_timeout_bounds_the_whole_request(upstreams, gateway) -> None:
     slow, slow_body = await upstreams(slow_head), await upstreams(trickle)
     gw = await gateway(slow_cluster(slow.port, slow_body.port))
