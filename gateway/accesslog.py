@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import select
 import time
 from typing import TYPE_CHECKING, BinaryIO
@@ -24,14 +23,23 @@ FLUSH_BYTES = 64 * 1024
 FLUSH_DELAY = 0.2
 ATOMIC_WRITE = select.PIPE_BUF
 """The largest write to a pipe that no other process's write can split (4096 on Linux)."""
-_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*')
 
 
-def _text(value: str) -> str:
-    """A JSON string: quoted as is when nothing needs escaping (the common case), else dumps."""
-    if _PLAIN.fullmatch(value):
+def json_text(value: str) -> str:
+    """A JSON string: quoted as is when nothing needs escaping (printable ASCII without `"` or
+    `\\`: the common case, checked without a regex), else `json.dumps`."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
         return f'"{value}"'
     return json.dumps(value)
+
+
+def seconds_text(value: float) -> str:
+    """Seconds with six decimals, as `f"{value:.6f}"` but built from integers: mypyc compiles
+    a format spec into a `str.format` call, which cost about 4% of a request (two per line)."""
+    micros = int(value * 1_000_000 + 0.5)
+    if micros <= 0:
+        return "0.000000"
+    return f"{micros // 1_000_000}.{str(micros % 1_000_000 + 1_000_000)[1:]}"
 
 
 class AccessLog:
@@ -66,14 +74,14 @@ class AccessLog:
         # JSON must escape; the method is a token, the host passed the Host check, names come
         # from the route table, and the rest is ours. Escaping only those halves the cost.
         line = (
-            f'{{"time":"{self._timestamp()}","remote_addr":{_text(exchange.client_ip)},'
-            f'"method":"{head.method}","host":"{head.host}","path":{_text(path)},'
+            f'{{"time":"{self._timestamp()}","remote_addr":{json_text(exchange.client_ip)},'
+            f'"method":"{head.method}","host":"{head.host}","path":{json_text(path)},'
             f'"status":{exchange.status},"bytes_sent":{exchange.bytes_sent},'
-            f'"request_time":{self._loop.time() - exchange.started:.6f},'
+            f'"request_time":{seconds_text(self._loop.time() - exchange.started)},'
             f'"upstream_addr":"{exchange.upstream_addr}",'
             f'"upstream_status":"{exchange.upstream_status}",'
-            f'"upstream_response_time":{exchange.upstream_time:.6f},'
-            f'"request_id":{_text(head.request_id)},"namespace":"{namespace}",'
+            f'"upstream_response_time":{seconds_text(exchange.upstream_time)},'
+            f'"request_id":{json_text(head.request_id)},"namespace":"{namespace}",'
             f'"ingress":"{ingress}","service":"{service}"{self._end}'
         )
         self.write_line(line.encode("utf-8", "surrogateescape"))
@@ -81,7 +89,7 @@ class AccessLog:
     def write_early(self, status: int, client: str) -> None:
         """Log a request refused before it could be parsed (no method, host or path)."""
         self.write_line(
-            f'{{"time":"{self._timestamp()}","remote_addr":{_text(client)},"method":"",'
+            f'{{"time":"{self._timestamp()}","remote_addr":{json_text(client)},"method":"",'
             f'"host":"","path":"","status":{status},"bytes_sent":0,"request_time":0.0,'
             f'"upstream_addr":"","upstream_status":"","upstream_response_time":0.0,'
             f'"request_id":"","namespace":"","ingress":"","service":""{self._end}'.encode()
@@ -94,7 +102,7 @@ class AccessLog:
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int((now - second) * 1000):03d}Z"
+        return f"{self._second_text}.{str(int((now - second) * 1000) + 1000)[1:]}Z"
 
     def write_line(self, line: bytes) -> None:
         """Queue one complete line."""

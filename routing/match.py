@@ -143,8 +143,13 @@ class HostRoutes:
         for pattern, route in self.regex:
             if pattern.search(path) and _serves(route, request):
                 return route
-        if self.catch_all and (found := _first(self.catch_all, request)) is not None:
-            return found
+        candidates = self.catch_all
+        if candidates:
+            route = candidates[0]
+            if route.conditions is None:
+                return route
+            if (found := _first(candidates, request)) is not None:
+                return found
         return self.default_backend
 
 

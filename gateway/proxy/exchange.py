@@ -273,7 +273,7 @@ class Exchange:
         )
         if conn is not None:
             try:
-                await self._exchange_on(conn, endpoint)
+                await self._exchange_on(conn)
                 return
             except UpstreamReset:
                 if self._got_response_byte or not self.body.replayable:
@@ -288,9 +288,9 @@ class Exchange:
         if self.response_started:  # answered while connecting (a body over the limit)
             conn.close()
             return
-        await self._exchange_on(conn, endpoint)
+        await self._exchange_on(conn)
 
-    async def _exchange_on(self, conn: UpstreamConnection, endpoint: Endpoint) -> None:
+    async def _exchange_on(self, conn: UpstreamConnection) -> None:
         self.upstream = conn
         conn.exchange = self
         conn.requests += 1
@@ -308,7 +308,7 @@ class Exchange:
             self.down.resume_reading()
         conn.watch(self.read_timeout())
         await self._waiter
-        self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
+        self.upstream_addr = _join(self.upstream_addr, conn.hostport)
 
     def add_upstream_headers(self, names: frozenset[bytes], lines: bytes) -> None:
         """Give the pod `lines`, dropping the client's headers of `names`."""

@@ -69,6 +69,8 @@ _PROTECTED = frozenset({b"host", b"content-length", b"authorization", b"x-reques
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _random_bits = random.getrandbits
+_ID_LEAD = 1 << 128
+"""Set above a request ID's 128 bits so that `hex()` always gives 32 digits after `0x1`."""
 _HOST_RE = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{1,5})?$")
 
 
@@ -212,8 +214,9 @@ def _check_headers(head: RequestHead) -> int:
     head.host = request_host(host.decode("latin-1"))
     if not head.request_id:
         # 128 random bits as nginx's $request_id; not os.urandom, which costs a syscall per
-        # request (seen in strace), and the ID needs no cryptographic strength.
-        head.request_id = f"{_random_bits(128):032x}"
+        # request (seen in strace), and the ID needs no cryptographic strength. Not
+        # f"{bits:032x}" either: mypyc makes a format spec a `str.format` call.
+        head.request_id = hex(_random_bits(128) | _ID_LEAD)[3:]
     return 0
 
 

@@ -30,6 +30,9 @@ _HOP_BY_HOP = frozenset(
     }
 )
 
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+"""The usual `Connection` values: they name no header to remove."""
+
 Framing = tuple[bytes, bool, bool, bool]
 """(status line and headers without `Connection` and the blank line, re-chunk the body, the body
 ends when the pod closes, the client learns the end only from our close)."""
@@ -49,7 +52,9 @@ def response_head(
     nominated = replaced
     for name, value in headers:
         if name.lower() == b"connection":
-            nominated = replaced | frozenset(t.strip().lower() for t in value.split(b","))
+            tokens = value.strip().lower()
+            if tokens not in _PLAIN_CONNECTION:
+                nominated = nominated | frozenset(t.strip() for t in tokens.split(b","))
     if policy is not None:
         nominated = nominated | policy.response_drop
         if policy.rewrites_response_values:

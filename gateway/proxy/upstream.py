@@ -55,8 +55,12 @@ if TYPE_CHECKING:
 class UpstreamConnection(asyncio.Protocol):
     """One TCP connection to one pod, serving one exchange at a time."""
 
-    def __init__(self, key: PoolKey, backend: BackendKey, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, key: PoolKey, backend: BackendKey, loop: asyncio.AbstractEventLoop, hostport: str
+    ) -> None:
         self.key = key
+        self.hostport = hostport
+        """The pod's `ip:port` for `$upstream_addr`, made once per connection, not per request."""
         self.loop = loop
         self.backend = backend
         """The backend it was opened for (connection-policy counts)."""
@@ -275,7 +279,7 @@ class UpstreamPool:
                 self.open_for[backend] = self.open_for.get(backend, 0) + 1
                 counted = True
                 _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(key, backend, self.loop),
+                    lambda: UpstreamConnection(key, backend, self.loop, endpoint.hostport),
                     endpoint.address,
                     endpoint.port,
                     ssl=tls[1] if tls is not None else None,

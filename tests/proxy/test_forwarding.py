@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 
-from tests.proxy.harness import exchange, get, manifests
+from tests.proxy.harness import Recorded, exchange, get, manifests, response
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,7 +30,7 @@ async def test_request_is_reserialised_with_forwarding_headers(upstreams, gatewa
     assert req.header("X-Forwarded-Port") == str(gw.port)
     assert req.header("User-Agent") == "t/1"
     request_id = req.header("X-Request-ID")
-    assert request_id and len(request_id) == 32
+    assert request_id and re.fullmatch("[0-9a-f]{32}", request_id)
     assert resp.header("X-Request-ID") == request_id
     assert resp.header("X-Upstream") == "yes"
 
@@ -75,6 +78,24 @@ async def test_hop_by_hop_and_nominated_headers_are_removed(upstreams, gateway) 
     ):
         assert gone not in names
     assert "x-kept" in names and names.count("host") == 1
+
+
+async def hop_by_hop_answer(request: Recorded, writer: asyncio.StreamWriter) -> None:
+    """A pod response carrying hop-by-hop headers, two of them nominated by two `Connection`
+    headers."""
+    hops = [("Connection", "X-Hop-A"), ("Connection", "keep-alive, X-Hop-B")]
+    hops += [("X-Hop-A", "1"), ("X-Hop-B", "1"), ("Keep-Alive", "timeout=5"), ("X-Kept", "1")]
+    writer.write(response(200, b"ok", hops))
+
+
+async def test_hop_by_hop_and_nominated_response_headers_are_removed(upstreams, gateway) -> None:
+    up = await upstreams(hop_by_hop_answer)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    [resp] = await exchange(gw.port, get("app.test"))
+    assert resp.status == 200 and resp.header("X-Kept") == "1"
+    for gone in ("X-Hop-A", "X-Hop-B", "Keep-Alive"):
+        assert resp.header(gone) is None, gone
+    assert resp.header("Connection") is None  # the pod's are not passed on
 
 
 async def test_spoofed_forwarding_headers_are_replaced_by_default(upstreams, gateway) -> None:

@@ -1,0 +1,71 @@
+"""The access log's own formatting: JSON strings, seconds and timestamps, without format specs
+(the end-to-end keys and escaping are checked through a running gateway in tests/proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import random
+import re
+
+import pytest
+
+from gateway.accesslog import AccessLog, json_text, seconds_text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "/a/b?x=1",
+        "10.0.0.1",
+        'q"uote',
+        "back\\slash",
+        "tab\there",
+        "del\x7f",
+        "caf\xe9",
+        "\u2603",
+    ],
+)
+def test_json_text_is_the_json_string(value: str) -> None:
+    assert json.loads(json_text(value)) == value
+    assert json_text(value) == json.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0, "0.000000"),
+        (-0.25, "0.000000"),
+        (1.5, "1.500000"),
+        (0.000123, "0.000123"),
+        (59.9999996, "60.000000"),
+        (3600.25, "3600.250000"),
+    ],
+)
+def test_seconds_text(value: float, text: str) -> None:
+    assert seconds_text(value) == text
+
+
+def test_seconds_text_agrees_with_a_format_spec() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        value = rng.uniform(0, 120)
+        text = seconds_text(value)
+        assert re.fullmatch(r"\d+\.\d{6}", text)
+        # Equal to f"{value:.6f}" but at an exact half microsecond, where it may round up.
+        assert abs(float(text) - float(f"{value:.6f}")) <= 1.000001e-6
+
+
+def test_a_line_carries_an_iso_timestamp_with_milliseconds() -> None:
+    async def one_line() -> bytes:
+        stream = io.BytesIO()
+        log = AccessLog(stream, asyncio.get_running_loop())
+        log.write_early(400, "10.0.0.1")
+        log.flush()
+        return stream.getvalue()
+
+    line = json.loads(asyncio.run(one_line()))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line["time"]
+    assert (line["status"], line["remote_addr"], line["request_time"]) == (400, "10.0.0.1", 0.0)
