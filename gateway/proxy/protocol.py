@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from gateway.proxy.exchange import Exchange
-from gateway.proxy.request import Peer, RequestHead, check
+from gateway.proxy.request import LINE_FEED, Peer, RequestHead, check
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.responses import error_response
 from gateway.proxy.tunnel import Side
@@ -350,14 +350,14 @@ class DownstreamProtocol(asyncio.Protocol):
         if received <= limit:
             self._head_bytes = received
             self._tail = data[-3:]
-            self._line_done = self._line_done or b"\n" in data
+            self._line_done = self._line_done or LINE_FEED in data
             return 0
         # Does the head end within the limit? Look across the previous chunk's tail too.
         window = self._tail + data[: limit - self._head_bytes]
         if b"\r\n\r\n" in window:
             self._head_bytes = 0
             return 0
-        if not (self._line_done or b"\n" in window):
+        if not (self._line_done or LINE_FEED in window):
             return 414  # the request line alone is longer than the whole head may be
         return 431
 
