@@ -79,7 +79,8 @@ Clients choose what they send, so it is emptied when it reaches `_KNOWN_HOSTS_MA
 _KNOWN_HOSTS_MAX = 1024
 # Single bytes as integers: on Python 3.11 `b"_" in name` first tries b"_" as an integer, and
 # raises and clears a TypeError (220 ns a test); `ord("_") in name` is a memchr (22 ns).
-UNDERSCORE, HASH, LINE_FEED = ord("_"), ord("#"), ord("\n")
+_UNDERSCORE, _HASH = ord("_"), ord("#")
+LINE_FEED = ord("\n")
 
 
 class RequestHead:
@@ -190,7 +191,7 @@ def _check_headers(head: RequestHead) -> int:
             if lower in seen:
                 return 400
             seen.add(lower)
-        if UNDERSCORE in name:
+        if _UNDERSCORE in name:
             continue  # nginx drops names with underscores (underscores_in_headers off)
         if lower == b"host":
             host = value
@@ -247,7 +248,7 @@ def _check_target(head: RequestHead) -> int:
         head.host = matching
         target = slash + origin_path if slash else b"/"
         head.target = target
-    if HASH in target:
+    if _HASH in target:
         return 400
     text = target.decode("latin-1")
     path, _, query = text.partition("?")
@@ -379,19 +380,21 @@ def upstream_head(
     forwarded_for = client_ip
     if trusted and config.compute_full_forwarded_for and incoming.get(b"x-forwarded-for"):
         forwarded_for = f"{incoming[b'x-forwarded-for'].decode('latin-1')}, {peer.address}"
-
-    def kept(name: bytes, default: str) -> str:
-        value = incoming.get(name) if trusted else None
-        return value.decode("latin-1") if value else default
-
+    forwarded_host = head.host_header.decode("latin-1")
+    forwarded_port = str(peer.server_port)
+    forwarded_proto = peer.scheme
+    if trusted and incoming:  # a trusted proxy's own values are passed on
+        forwarded_host = _kept(incoming, b"x-forwarded-host", forwarded_host)
+        forwarded_port = _kept(incoming, b"x-forwarded-port", forwarded_port)
+        forwarded_proto = _kept(incoming, b"x-forwarded-proto", forwarded_proto)
     out.append(
         (
             f"X-Request-ID: {head.request_id}\r\n"
             f"X-Real-IP: {client_ip}\r\n"
             f"X-Forwarded-For: {forwarded_for}\r\n"
-            f"X-Forwarded-Host: {kept(b'x-forwarded-host', head.host_header.decode('latin-1'))}\r\n"
-            f"X-Forwarded-Port: {kept(b'x-forwarded-port', str(peer.server_port))}\r\n"
-            f"X-Forwarded-Proto: {kept(b'x-forwarded-proto', peer.scheme)}\r\n"
+            f"X-Forwarded-Host: {forwarded_host}\r\n"
+            f"X-Forwarded-Port: {forwarded_port}\r\n"
+            f"X-Forwarded-Proto: {forwarded_proto}\r\n"
         ).encode("latin-1")
     )
     if policy is not None:
@@ -425,6 +428,12 @@ _ERROR_PAGE_HEADERS = frozenset(
         b"x-request-id",
     }
 )
+
+
+def _kept(incoming: dict[bytes, bytes], name: bytes, default: str) -> str:
+    """A trusted proxy's `X-Forwarded-*` value when it sent one, else ours."""
+    value = incoming.get(name)
+    return value.decode("latin-1") if value else default
 
 
 def error_page_head(

@@ -362,7 +362,9 @@ class UpstreamPool:
     def release(self, conn: UpstreamConnection, *, max_idle: int) -> None:
         """Keep a connection whose exchange ended cleanly, or close it when the pool is full."""
         conn.exchange = None
-        idle = self._idle.setdefault(conn.key, deque())
+        idle = self._idle.get(conn.key)
+        if idle is None:  # not setdefault, which would make a deque per call
+            idle = self._idle[conn.key] = deque()
         if conn.closed or len(idle) >= max_idle:
             conn.close()
             return
