@@ -39,7 +39,13 @@ def seconds_text(value: float) -> str:
     micros = int(value * 1_000_000 + 0.5)
     if micros <= 0:
         return "0.000000"
-    return f"{micros // 1_000_000}.{str(micros % 1_000_000 + 1_000_000)[1:]}"
+    return f"{micros // 1_000_000}.{_padded(micros % 1_000_000, 1_000_000)}"
+
+
+def _padded(number: int, bound: int) -> str:
+    """`number` (below `bound`, a power of ten) with the leading zeros that make it as many
+    digits as `bound` has zeros: `_padded(7, 1000)` is "007", as f"{7:03d}" without a spec."""
+    return str(number + bound)[1:]
 
 
 class AccessLog:
@@ -102,7 +108,7 @@ class AccessLog:
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{str(int((now - second) * 1000) + 1000)[1:]}Z"
+        return f"{self._second_text}.{_padded(int((now - second) * 1000), 1000)}Z"
 
     def write_line(self, line: bytes) -> None:
         """Queue one complete line."""

@@ -72,11 +72,6 @@ _random_bits = random.getrandbits
 _ID_LEAD = 1 << 128
 """Set above a request ID's 128 bits so that `hex()` always gives 32 digits after `0x1`."""
 _HOST_RE = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{1,5})?$")
-_KNOWN_HOSTS: dict[bytes, str] = {}
-"""Host values already checked, with their matching form. Most requests repeat a few hosts, and
-checking one costs a regex and a call into `routing` (interpreted): about 2% of a request.
-Clients choose what they send, so it is emptied when it reaches `_KNOWN_HOSTS_MAX`."""
-_KNOWN_HOSTS_MAX = 1024
 # Single bytes as integers: on Python 3.11 `b"_" in name` first tries b"_" as an integer, and
 # raises and clears a TypeError (220 ns a test); `ord("_") in name` is a memchr (22 ns).
 _UNDERSCORE, _HASH = ord("_"), ord("#")
@@ -259,19 +254,15 @@ def _check_target(head: RequestHead) -> int:
     return 0
 
 
+@lru_cache(maxsize=1024)
 def _matching_host(raw: bytes) -> str | None:
     """A Host value (or an absolute-form authority) in `request_host` form, None if malformed
-    (empty included, as nginx)."""
-    known = _KNOWN_HOSTS.get(raw)
-    if known is not None:
-        return known
+    (empty included, as nginx). Cached: most requests repeat a few hosts, and the check costs a
+    regex and a call into `routing` (interpreted), about 2% of a request; bounded, because
+    clients choose what they send."""
     if not _HOST_RE.match(raw):
         return None
-    host = request_host(raw.decode("latin-1"))
-    if len(_KNOWN_HOSTS) >= _KNOWN_HOSTS_MAX:
-        _KNOWN_HOSTS.clear()
-    _KNOWN_HOSTS[raw] = host
-    return host
+    return request_host(raw.decode("latin-1"))
 
 
 @lru_cache(maxsize=64)
