@@ -51,6 +51,8 @@ MAX_HEADERS = 100
 """Header fields per request (431 beyond), as Envoy and Kestrel."""
 CLIENT_SEND_TIMEOUT = 60.0
 """A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
+FIRST_REQUEST_GRACE = 1.0
+"""At shutdown, how long a new connection may take to start its first request."""
 LINGER_IDLE = 5.0
 """Lingering close: give up when the client sends nothing for this long (nginx 5 s)…"""
 LINGER_TOTAL = 30.0
@@ -338,9 +340,19 @@ class DownstreamProtocol(asyncio.Protocol):
             transport.close()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: close now if idle, else after the response in flight."""
-        if not self.pipeline and not self._in_head:
+        """Graceful shutdown: close now if idle, else after the response in flight.
+
+        A connection that has not sent its first request yet is not idle: it was accepted a
+        moment ago, its client is sending a request it will not retry (clients retry only on
+        a connection that served one before), and the listener is closed, so it could not go
+        elsewhere. It gets `FIRST_REQUEST_GRACE` to start one, then is closed.
+        """
+        if self.pipeline or self._in_head or self.closing:
+            return
+        if self.requests_served:
             self.close()
+        else:
+            self._set_deadline(FIRST_REQUEST_GRACE, 0)
 
     # --- errors ------------------------------------------------------------------------------
     def _check_head_size(self, data: bytes) -> int:

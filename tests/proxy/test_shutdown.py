@@ -1,4 +1,4 @@
-"""Graceful shutdown on SIGTERM (issue #3 §11), with the gateway as a real process."""
+"""Graceful shutdown (issue #3 §11): a real gateway process, or an in-process one for races."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import signal
 
 import pytest
 
-from tests.proxy.harness import Recorded, exchange, get, manifests, response
+from gateway.proxy.protocol import FIRST_REQUEST_GRACE
+from tests.proxy.harness import (
+    GatewayUnderTest,
+    Recorded,
+    Upstream,
+    exchange,
+    get,
+    manifests,
+    response,
+)
 from tests.proxy.process import http_get
 
 pytestmark = pytest.mark.asyncio
@@ -89,3 +98,59 @@ async def test_second_signal_exits_at_once(upstreams, gateway_process) -> None:
     gw.signal(signal.SIGINT)
     assert await asyncio.to_thread(gw.proc.wait, 5) == 1
     in_flight.cancel()
+
+
+async def _listener_closed(port: int) -> None:
+    """Wait until connecting to `port` is refused."""
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return
+            writer.close()
+            await asyncio.sleep(0.02)
+
+
+async def _new_connection(
+    upstreams, gateway
+) -> tuple[Upstream, GatewayUnderTest, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A gateway and a connection it has accepted, on which nothing was sent yet."""
+    up = await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]), shutdown_timeout=10)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    assert gw.gateway is not None and gw.gateway.plane is not None
+    async with asyncio.timeout(5):
+        while not gw.gateway.plane.proxy.connections:
+            await asyncio.sleep(0.01)
+    return up, gw, reader, writer
+
+
+async def test_a_connection_accepted_before_shutdown_is_served_its_first_request(
+    upstreams, gateway
+) -> None:
+    """Its client is sending a request it would not retry: closing it as idle fails it."""
+    up, gw, reader, writer = await _new_connection(upstreams, gateway)
+    stopping = asyncio.create_task(gw.stop())
+    await _listener_closed(gw.port)
+    writer.write(get("app.test", "/late"))
+    async with asyncio.timeout(5):
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"\r\nConnection: close\r\n" in head
+        assert await reader.read() == b"/late"
+        await stopping
+    writer.close()
+    assert [r.target for r in up.requests] == ["/late"]
+
+
+async def test_a_new_connection_that_sends_nothing_is_closed_after_a_grace(
+    upstreams, gateway
+) -> None:
+    _, gw, reader, writer = await _new_connection(upstreams, gateway)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    async with asyncio.timeout(5):
+        await gw.stop()
+        assert await reader.read() == b""  # a silent close, as for an idle connection
+    assert FIRST_REQUEST_GRACE <= loop.time() - began < FIRST_REQUEST_GRACE + 2
+    writer.close()
