@@ -11,14 +11,15 @@ version` / `tls-max-protocol-version` bound the versions (ingress-nginx's defaul
 and 1.3).
 
 `auth-tls-secret` asks clients for a certificate signed by the CA in the Secret's `ca.crt`
-(Higress's `cacert` key is read too). As nginx, the handshake never fails for a bad or missing
-certificate; the request is refused afterwards (`auth-tls-verify-client`): `on` needs a valid
-certificate, `optional` checks one when sent, `optional_no_ca` asks for one and checks
-nothing, `off` does not ask. A refused request gets 400, or a redirect to `auth-tls-error-page`.
-`auth-tls-match-cn` also requires the certificate's subject DN to match a regex (403 if not).
-The pod learns the outcome from ingress-nginx's `ssl-client-verify`, `ssl-client-subject-dn`
-and `ssl-client-issuer-dn` headers, and with `auth-tls-pass-certificate-to-upstream` the
-certificate itself (`ssl-client-cert`, URL-escaped PEM).
+(Higress's `cacert` key is read too) and not revoked by a list in its `ca.crl`. As nginx, the
+handshake never fails for a bad or missing certificate; the request is refused afterwards
+(`auth-tls-verify-client`): `on` needs a valid certificate, `optional` checks one when sent,
+`optional_no_ca` asks for one and checks nothing, `off` does not ask. A refused request gets
+400, or a redirect to `auth-tls-error-page`. `auth-tls-match-cn` also requires the
+certificate's subject DN to match a regex (403 if not). The pod learns the outcome from
+ingress-nginx's `ssl-client-verify`, `ssl-client-subject-dn` and `ssl-client-issuer-dn`
+headers, and with `auth-tls-pass-certificate-to-upstream` the certificate itself
+(`ssl-client-cert`, URL-escaped PEM).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ CA_SECRET = Field(
     default=None,
     value_format="Secret `name` or `namespace/name`",
     doc="Ask clients for a certificate signed by the CA in the Secret's `ca.crt` (or "
-    "Higress's `cacert`).",
+    "Higress's `cacert`), and not revoked by the lists in its `ca.crl` when it has one.",
 )
 VERIFY_CLIENT = Field(
     "auth-tls-verify-client",

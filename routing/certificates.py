@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x448 import X448PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.x509.oid import NameOID
 
 
@@ -67,6 +69,48 @@ def parse_certificates(pem: bytes, key: str) -> list[x509.Certificate]:
     except ValueError as err:
         raise CertificateError(f"{key} is not a PEM certificate ({err})") from None
     return certificates
+
+
+_CRL_BEGIN = b"-----BEGIN X509 CRL-----"
+_CRL_END = b"-----END X509 CRL-----"
+
+
+def parse_crls(
+    pem: bytes, key: str, issuers: list[x509.Certificate]
+) -> list[x509.CertificateRevocationList]:
+    """Every revocation list in a PEM bundle; an error naming `key` when there is none, or
+    when one names a CA of `issuers` as its issuer but that CA did not sign it (OpenSSL would
+    then refuse every client certificate that CA issued). A list from a CA not in `issuers`
+    (an intermediate the clients send) is checked by OpenSSL against the client's chain."""
+    crls: list[x509.CertificateRevocationList] = []
+    start = pem.find(_CRL_BEGIN)
+    while start >= 0:
+        end = pem.find(_CRL_END, start)
+        if end < 0:
+            break
+        try:
+            crls.append(x509.load_pem_x509_crl(pem[start : end + len(_CRL_END)]))
+        except ValueError as err:
+            raise CertificateError(
+                f"{key} holds a revocation list that does not parse ({err})"
+            ) from None
+        start = pem.find(_CRL_BEGIN, end)
+    if not crls:
+        raise CertificateError(f"{key} is not a PEM revocation list (X509 CRL)")
+    for crl in crls:
+        for issuer in issuers:
+            if issuer.subject == crl.issuer and not _signed(crl, issuer):
+                raise CertificateError(
+                    f"{key}: the list of {crl.issuer.rfc4514_string()} is not signed by that CA"
+                )
+    return crls
+
+
+def _signed(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    key = issuer.public_key()
+    if isinstance(key, (X25519PublicKey, X448PublicKey)):
+        return False  # a key that cannot sign
+    return crl.is_signature_valid(key)
 
 
 def _dns_names(leaf: x509.Certificate) -> tuple[str, ...]:

@@ -4,9 +4,10 @@
 A host's policy comes from the oldest served Ingress that sets one for a rule with that host,
 as ingress-nginx takes server-level settings from the first Ingress of a server; a younger
 Ingress that asks for other settings gets a warning. The CA of `auth-tls-secret` is read here,
-from the Secret's `ca.crt` (or Higress's `cacert`): a Secret that is missing or holds no
-certificate is an error, and the host then refuses its requests (503) rather than serving
-them without the client check (issue 7: an unusable security setting never opens access).
+from the Secret's `ca.crt` (or Higress's `cacert`), with the revocation lists of its `ca.crl`
+when it has one: a Secret that is missing, holds no certificate or holds a list that is not
+a CA's is an error, and the host then refuses its requests (503) rather than serving them
+without the client check (issue 7: an unusable security setting never opens access).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 from annotations import tlspolicy
 from routing.admission import AdmittedIngress
 from routing.attachments import annotation_field
-from routing.certificates import CertificateError, parse_certificates
+from routing.certificates import CertificateError, parse_certificates, parse_crls
 from routing.problems import Problem
 from routing.sources import Secret
 
 CA_KEYS = ("ca.crt", "cacert")
 """Where the CA certificates are in an `auth-tls-secret` (ingress-nginx's key, Higress's)."""
+CRL_KEY = "ca.crl"
+"""Where its certificate revocation lists are, if it has any (ingress-nginx's key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,9 @@ class ClientAuth:
     ca: bytes | None
     """PEM certificates clients' certificates must chain to; None when the Secret is missing
     or holds none (every request to the host is then refused with 503)."""
+    crl: bytes | None = None
+    """PEM revocation lists (`ca.crl`), or None: checked for every certificate of a client's
+    chain, as nginx's `ssl_crl`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +113,15 @@ def _host_policy(
         wanted = asked.clients
         namespace = wanted.secret[0] or admitted.source.meta.namespace
         name = f"{namespace}/{wanted.secret[1]}"
-        ca = _ca(secrets.get((namespace, wanted.secret[1])), name, admitted, problems)
-        clients = ClientAuth(wanted, name, ca)
+        ca, crl = _ca(secrets.get((namespace, wanted.secret[1])), name, admitted, problems)
+        clients = ClientAuth(wanted, name, ca, crl)
     parts = (
         asked.ciphers or "",
         asked.min_version or "",
         asked.max_version or "",
-        repr((clients.ca, clients.rules.verify, clients.rules.depth)) if clients else "",
+        repr((clients.ca, clients.crl, clients.rules.verify, clients.rules.depth))
+        if clients
+        else "",
     )
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     return HostPolicy(asked.ciphers, asked.min_version, asked.max_version, clients, key)
@@ -121,16 +129,20 @@ def _host_policy(
 
 def _ca(
     secret: Secret | None, name: str, admitted: AdmittedIngress, problems: list[Problem]
-) -> bytes | None:
-    """The Secret's CA certificates, or None with a problem saying why there are none."""
+) -> tuple[bytes | None, bytes | None]:
+    """The Secret's CA certificates and revocation lists; (None, None) with a problem saying
+    why when they cannot be used."""
     reason = f"Secret {name} does not exist"
     if secret is not None:
         key = next((k for k in CA_KEYS if k in secret.data), None)
         reason = f"Secret {name} has no ca.crt (or cacert)"
         if key is not None:
+            ca, crl = secret.data[key], secret.data.get(CRL_KEY)
             try:
-                parse_certificates(secret.data[key], key)
-                return secret.data[key]
+                issuers = parse_certificates(ca, key)
+                if crl is not None:
+                    parse_crls(crl, CRL_KEY, issuers)
+                return ca, crl
             except CertificateError as err:
                 reason = f"Secret {name}: {err}"
     meta = admitted.source.meta
@@ -145,4 +157,4 @@ def _ca(
             "MissingSecret",
         )
     )
-    return None
+    return None, None

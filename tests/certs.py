@@ -73,6 +73,31 @@ class CertificateAuthority:
         )
         return Issued(cert.public_bytes(_PEM) + self.chain, key_pem, self.pem)
 
+    def revocation_list(
+        self, *revoked: Issued | CertificateAuthority, expired: bool = False
+    ) -> bytes:
+        """A PEM CRL this CA signs, revoking `revoked` (past its next update when `expired`)."""
+        now = datetime.datetime.now(datetime.UTC)
+        updated = now - datetime.timedelta(days=2 if expired else 0, minutes=5)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.name)
+            .last_update(updated)
+            .next_update(updated + datetime.timedelta(days=1))
+        )
+        for issued in revoked:
+            cert = issued.cert
+            serial = (
+                cert if isinstance(cert, x509.Certificate) else x509.load_pem_x509_certificate(cert)
+            ).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(updated)
+                .build()
+            )
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(_PEM)
+
 
 def _builder(
     subject: x509.Name, issuer: x509.Name, public_key: Any, *, days: int

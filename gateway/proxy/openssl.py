@@ -36,6 +36,8 @@ _VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, _P)
 _SSL_CTRL_SET_MIN_PROTO_VERSION = 123
 _SSL_CTRL_SET_MAX_PROTO_VERSION = 124
 _SSL_VERIFY_PEER = 0x01
+_X509_V_FLAG_CRL_CHECK = 0x04
+_X509_V_FLAG_CRL_CHECK_ALL = 0x08
 _TLSEXT_TYPE_SERVER_NAME = 0
 _CLIENT_HELLO_SUCCESS = 1
 _VERSION_NUMBERS = {"TLSv1.0": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -73,6 +75,8 @@ def _load() -> ctypes.CDLL:
         ("SSL_CTX_set_client_hello_cb", [_P, _P, _P], None),
         ("SSL_CTX_get_verify_mode", [_P], ctypes.c_int),
         ("SSL_CTX_set_verify_depth", [_P, ctypes.c_int], None),
+        ("SSL_CTX_get_cert_store", [_P], _P),
+        ("X509_STORE_set_flags", [_P, ctypes.c_ulong], ctypes.c_int),
         ("SSL_client_hello_get0_ext", [_P, ctypes.c_uint, _P, _P], ctypes.c_int),
         ("SSL_ctrl", [_P, ctypes.c_int, ctypes.c_long, _P], ctypes.c_long),
         ("SSL_set_cipher_list", [_P, ctypes.c_char_p], ctypes.c_int),
@@ -193,6 +197,17 @@ def set_verify_depth(context: ssl.SSLContext, depth: int) -> None:
     `*_verify_depth`); without the bridge OpenSSL's default (100) stays."""
     if _LIB is not None:
         _LIB.SSL_CTX_set_verify_depth(_context_pointer(context), depth)
+
+
+def check_revocation(context: ssl.SSLContext) -> None:
+    """Check every certificate of a peer's chain against the revocation lists loaded into
+    `context` (nginx's `ssl_crl` sets these two flags). The flags go on the context's
+    certificate store, not on its parameters (`SSLContext.verify_flags`): a handshake that
+    SNI moves to `context` keeps the parameters of the listener's context it began with, but
+    verifies with `context`'s store. Without the bridge such hosts refuse requests anyway."""
+    if _LIB is not None:
+        store = _LIB.SSL_CTX_get_cert_store(_context_pointer(context))
+        _LIB.X509_STORE_set_flags(store, _X509_V_FLAG_CRL_CHECK | _X509_V_FLAG_CRL_CHECK_ALL)
 
 
 def verify_result(ssl_object: ssl.SSLObject) -> tuple[int, str]:

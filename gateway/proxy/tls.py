@@ -29,7 +29,7 @@ from gateway.proxy import openssl
 from routing.certificates import KeyPair, parse_key_pair
 from routing.model import Snapshot
 from routing.tls import by_server_name
-from routing.tlspolicy import HostPolicy
+from routing.tlspolicy import ClientAuth, HostPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ class TlsTerminator:
             cert = table.hosts.get(name)
             secret = f"{cert.namespace}/{cert.name}" if cert else "--default-ssl-certificate"
             policy = table.policies.get(name)
-            ca = policy.clients.ca if policy and policy.clients else None
+            clients = policy.clients if policy is not None else None
             pair = cert.pair if cert else default_pair
-            context = self._context(pair, ca, built, secret) or self._by_name.get(name)
+            context = self._context(pair, clients, built, secret) or self._by_name.get(name)
             if context is not None:
                 by_name[name] = context
         default = self._fallback
@@ -110,17 +110,27 @@ class TlsTerminator:
         self._digest = table.digest
 
     def _context(
-        self, pair: KeyPair, ca: bytes | None, built: dict[str, ssl.SSLContext], secret: str
+        self,
+        pair: KeyPair,
+        clients: ClientAuth | None,
+        built: dict[str, ssl.SSLContext],
+        secret: str,
     ) -> ssl.SSLContext | None:
-        """The context for `pair` (trusting `ca` for client certificates), reused when the
-        last table had it."""
-        key = pair.digest + (hashlib.sha256(ca).hexdigest()[:16] if ca else "")
+        """The context for `pair` (checking client certificates against the CA and
+        revocation lists of `clients`), reused when the last table had it."""
+        ca = clients.ca if clients is not None else None
+        crl = clients.crl if clients is not None else None
+        key = pair.digest
+        for pem in (ca, crl):
+            key += hashlib.sha256(pem).hexdigest()[:16] if pem else "-"
         context = built.get(key) or self._by_digest.get(key)
         if context is None:
             try:
                 context = _server_context(pair)
                 if ca:
                     context.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+                if crl:
+                    _load_crls(context, crl)
             except (ssl.SSLError, OSError, ValueError) as err:
                 logger.error("Secret %s: the certificate could not be loaded: %s", secret, err)
                 return None
@@ -175,6 +185,17 @@ def load_pair(context: ssl.SSLContext, pair: KeyPair) -> None:
         file.write(pair.chain + b"\n" + pair.key)
         file.flush()
         context.load_cert_chain(f"/proc/self/fd/{fd}")
+
+
+def _load_crls(context: ssl.SSLContext, crl: bytes) -> None:
+    """Check client certificates against the revocation lists in `crl`, for the whole chain.
+    `load_verify_locations(cadata=)` reads certificates only; from a file it reads lists too."""
+    fd = os.memfd_create("tls-crl", os.MFD_CLOEXEC)
+    with os.fdopen(fd, "wb") as file:
+        file.write(crl)
+        file.flush()
+        context.load_verify_locations(cafile=f"/proc/self/fd/{fd}")
+    openssl.check_revocation(context)
 
 
 def self_signed() -> KeyPair:

@@ -19,6 +19,7 @@ CA = CertificateAuthority()
 SHOP = CA.issue("shop.example.com")
 WILD = CA.issue("*.example.com")
 OTHER = CA.issue("other.example.com")
+IMPOSTOR = CertificateAuthority()  # another key under the same name as CA
 
 
 def _tls(obj: dict[str, Any], secret: str, *hosts: str) -> dict[str, Any]:
@@ -196,12 +197,14 @@ def test_a_compile_reuses_the_certificate_table_until_a_secret_or_ingress_change
 N = "nginx.ingress.kubernetes.io/"
 
 
-def _ca_secret(name: str, key: str = "ca.crt", data: bytes = CA.pem) -> dict[str, Any]:
-    encoded = base64.b64encode(data).decode()
+def _ca_secret(
+    name: str, key: str = "ca.crt", data: bytes = CA.pem, crl: bytes | None = None
+) -> dict[str, Any]:
+    items = {key: data, **({"ca.crl": crl} if crl is not None else {})}
     return {
         "kind": "Secret",
         "metadata": {"name": name, "namespace": "default"},
-        "data": {key: encoded},
+        "data": {k: base64.b64encode(v).decode() for k, v in items.items()},
     }
 
 
@@ -234,8 +237,13 @@ def test_wildcard_hosts_have_policies_too() -> None:
         (None, "Secret default/ca does not exist"),
         (_ca_secret("ca", "other"), "has no ca.crt (or cacert)"),
         (_ca_secret("ca", data=b"not a certificate"), "ca.crt is not a PEM certificate"),
+        (_ca_secret("ca", crl=b"not a list"), "ca.crl is not a PEM revocation list"),
+        (
+            _ca_secret("ca", crl=IMPOSTOR.revocation_list()),
+            "ca.crl: the list of CN=test CA is not signed by that CA",
+        ),
     ],
-    ids=["missing", "no-key", "not-pem"],
+    ids=["missing", "no-key", "not-pem", "crl-not-pem", "crl-not-signed-by-the-ca"],
 )
 def test_an_unusable_ca_is_an_error_and_refuses_the_host(secret: Any, reason: str) -> None:
     guarded = ingress(
@@ -247,3 +255,21 @@ def test_an_unusable_ca_is_an_error_and_refuses_the_host(secret: Any, reason: st
     [problem] = [p for p in snapshot.problems if p.code == "MissingSecret"]
     assert problem.severity == "error" and reason in problem.reason
     assert problem.field == f"metadata.annotations[{N}auth-tls-secret]"
+
+
+def test_revocation_lists_come_with_the_ca() -> None:
+    """`ca.crl` beside `ca.crt`: any CA's lists (an intermediate's is checked against the
+    chain a client sends), and a new list makes new handshake settings."""
+    intermediate = CertificateAuthority("intermediate", parent=CA)
+    lists = CA.revocation_list(OTHER) + intermediate.revocation_list()
+    guarded = ingress(
+        "g", rule("shop.example.com", path("/")), annotations={N + "auth-tls-secret": "ca"}
+    )
+    with_lists = compile_objects([guarded, _ca_secret("ca", crl=lists)])
+    policy = with_lists.tls.policy_for("shop.example.com")
+    assert policy is not None and policy.clients is not None
+    assert (policy.clients.ca, policy.clients.crl) == (CA.pem, lists)
+    assert not [p for p in with_lists.problems if p.severity == "error"]
+    without = compile_objects([guarded, _ca_secret("ca")]).tls.policy_for("shop.example.com")
+    assert without is not None and without.clients is not None and without.clients.crl is None
+    assert without.key != policy.key
