@@ -40,8 +40,8 @@ def _protocol(raw: str) -> str:
     return value
 
 
-def _protocols(raw: str) -> tuple[str, ...]:
-    """nginx's `proxy_ssl_protocols`: TLS versions separated by blanks."""
+def protocols(raw: str) -> tuple[str, ...]:
+    """nginx's `ssl_protocols` / `proxy_ssl_protocols`: TLS versions separated by blanks."""
     names = {v.lower(): v for v in VERSIONS} | {"tlsv1": "TLSv1.0"}
     found = []
     for word in raw.split():
@@ -99,7 +99,7 @@ SERVER_NAME = Field(
 )
 PROTOCOLS = Field(
     "proxy-ssl-protocols",
-    _protocols,
+    protocols,
     default=("TLSv1.2", "TLSv1.3"),
     value_format="TLS versions separated by blanks",
     doc="TLS versions offered to the pods (the lowest and highest listed bound them).",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields, replace
 
 from annotations._validators import boolean, cidrs, count, seconds, size
 from annotations.retries import conditions as next_upstream
+from annotations.tlspolicy import cipher_list
+from annotations.upstreamtls import protocols
 from routing.problems import Problem
 
 
@@ -53,6 +55,21 @@ def header_buffers(raw: str) -> tuple[int, int]:
     return number, buffer
 
 
+DEFAULT_CIPHERS = ":".join(
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+    )
+)
+"""ingress-nginx's default `ssl-ciphers` (TLS 1.2; TLS 1.3 suites are OpenSSL's)."""
+
+
 @dataclass(frozen=True, slots=True)
 class GlobalConfig:
     """Typed global settings. Field names are the ConfigMap keys with `_` for `-`."""
@@ -86,6 +103,8 @@ class GlobalConfig:
     hsts_max_age: int = 31536000
     hsts_include_subdomains: bool = True
     hsts_preload: bool = False
+    ssl_protocols: tuple[str, ...] = ("TLSv1.2", "TLSv1.3")
+    ssl_ciphers: str = DEFAULT_CIPHERS
     whitelist_source_range: tuple[str, ...] = ()
     denylist_source_range: tuple[str, ...] = ()
     block_cidrs: tuple[str, ...] = ()
@@ -285,6 +304,23 @@ SETTINGS: tuple[Setting, ...] = (
         "hsts-include-subdomains", boolean, "bool", "Add `includeSubDomains` to the HSTS header."
     ),
     Setting("hsts-preload", boolean, "bool", "Add `preload` to the HSTS header."),
+    Setting(
+        "ssl-protocols",
+        protocols,
+        "`TLSv1`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`, blank separated",
+        "TLS versions the HTTPS listener accepts: from the lowest listed to the highest (a gap "
+        "is filled). Hosts whose Ingress sets `tls-min-protocol-version` or "
+        "`tls-max-protocol-version` use their own bound. OpenSSL 3 also needs `@SECLEVEL=0` "
+        "in `ssl-ciphers` before it speaks TLS 1.0 or 1.1.",
+    ),
+    Setting(
+        "ssl-ciphers",
+        cipher_list,
+        "OpenSSL cipher list",
+        "Ciphers for TLS 1.2 and older on the HTTPS listener (TLS 1.3 suites are OpenSSL's); "
+        "hosts whose Ingress sets `ssl-ciphers` use their own. A list naming no cipher "
+        "OpenSSL knows is refused.",
+    ),
     Setting(
         "whitelist-source-range",
         cidrs,

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import ssl
+import warnings
 import weakref
 
 from cryptography import x509
@@ -27,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.proxy import openssl
 from routing.certificates import KeyPair, parse_key_pair
+from routing.globals import GlobalConfig
 from routing.model import Snapshot
 from routing.tls import by_server_name
 from routing.tlspolicy import ClientAuth, HostPolicy
@@ -36,19 +38,12 @@ logger = logging.getLogger(__name__)
 ALPN = ["http/1.1"]
 """What the listener offers in ALPN: HTTP/1.1 is all the proxy speaks."""
 
-DEFAULT_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-        "DHE-RSA-AES128-GCM-SHA256",
-        "DHE-RSA-AES256-GCM-SHA384",
-    )
-)
-"""ingress-nginx's default `ssl-ciphers` (TLS 1.2; TLS 1.3 suites are OpenSSL's)."""
+_TLS_VERSIONS = {
+    "TLSv1.0": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
 
 FAKE_CERTIFICATE_NAME = "Ingress Gateway Fake Certificate"
 
@@ -58,7 +53,10 @@ class TlsTerminator:
 
     def __init__(self, fallback: KeyPair | None = None) -> None:
         self._fallback_pair = fallback or self_signed()
-        self.listener_context = _server_context(self._fallback_pair)
+        defaults = GlobalConfig()
+        self._global_settings = (defaults.ssl_protocols, defaults.ssl_ciphers)
+        """`ssl-protocols` and `ssl-ciphers` in force."""
+        self.listener_context = _server_context(self._fallback_pair, defaults.ssl_ciphers)
         """The listening socket's context: the self-signed certificate and the SNI callback."""
         self.listener_context.sni_callback = self._choose
         self._fallback = self.listener_context
@@ -82,6 +80,7 @@ class TlsTerminator:
 
     def update(self, snapshot: Snapshot) -> None:
         """Build contexts for the certificates `snapshot` serves; reuse the unchanged ones."""
+        self._apply_global_settings(snapshot.config)
         table = snapshot.tls
         if table.digest == self._digest:
             return  # most swaps change endpoints, not certificates
@@ -109,6 +108,29 @@ class TlsTerminator:
         self._handshakes = {name: _handshake(policy) for name, policy in table.policies.items()}
         self._digest = table.digest
 
+    def _apply_global_settings(self, config: GlobalConfig) -> None:
+        """`ssl-protocols` and `ssl-ciphers`, for hosts without their own (whose settings
+        replace these in their handshakes: `_handshake`). OpenSSL takes a handshake's versions
+        from the context it began on, the listener's, and its ciphers from the context SNI
+        moves it to, so the versions go on the listener's context and the ciphers on every
+        context, which are rebuilt for a new list. New handshakes take the new values."""
+        wanted = (config.ssl_protocols, config.ssl_ciphers)
+        if wanted == self._global_settings:
+            return
+        context = self.listener_context
+        try:
+            context.set_ciphers(config.ssl_ciphers)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 and 1.1, if asked
+                context.minimum_version = _TLS_VERSIONS[config.ssl_protocols[0]]
+                context.maximum_version = _TLS_VERSIONS[config.ssl_protocols[-1]]
+        except (ssl.SSLError, ValueError) as err:
+            logger.error("ssl-protocols / ssl-ciphers could not be applied: %s", err)
+            return
+        if config.ssl_ciphers != self._global_settings[1]:
+            self._by_digest, self._digest = {}, ""  # every host's context, with the new list
+        self._global_settings = wanted
+
     def _context(
         self,
         pair: KeyPair,
@@ -126,7 +148,7 @@ class TlsTerminator:
         context = built.get(key) or self._by_digest.get(key)
         if context is None:
             try:
-                context = _server_context(pair)
+                context = _server_context(pair, self._global_settings[1])
                 if ca:
                     context.load_verify_locations(cadata=ca.decode("ascii", "replace"))
                 if crl:
@@ -167,11 +189,12 @@ def _handshake(policy: HostPolicy) -> openssl.Handshake:
     )
 
 
-def _server_context(pair: KeyPair) -> ssl.SSLContext:
-    """A server context with ingress-nginx's defaults: TLS 1.2 and 1.3, its cipher list."""
+def _server_context(pair: KeyPair, ciphers: str) -> ssl.SSLContext:
+    """A server context for `pair` with `ciphers`, and ingress-nginx's default versions (TLS
+    1.2 and 1.3; only the listener's count, see `_apply_global_settings`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(DEFAULT_CIPHERS)
+    context.set_ciphers(ciphers)
     context.set_alpn_protocols(ALPN)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     load_pair(context, pair)

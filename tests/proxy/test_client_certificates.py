@@ -41,13 +41,20 @@ def ca_secret(
     }
 
 
-def document(port: int, annotations: dict[str, str], *extra: dict[str, Any]) -> dict[str, Any]:
-    """`mtls.test` with `annotations`, `open.test` without, both on one certificate."""
+def document(
+    port: int,
+    annotations: dict[str, str],
+    *extra: dict[str, Any],
+    settings: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`mtls.test` with `annotations`, `open.test` without, both on one certificate; the
+    gateway's ConfigMap holds `settings`."""
     guarded = ingress({PREFIX + k: v for k, v in annotations.items()}, host="mtls.test")
     plain = ingress({}, name="open", host="open.test")
     for item in (guarded, plain):
         item["spec"]["tls"] = [{"hosts": [item["spec"]["rules"][0]["host"]], "secretName": "srv"}]
-    built = cluster([guarded, plain], {"svc": [port]})
+    configmaps = {"gateway-config": settings} if settings is not None else None
+    built = cluster([guarded, plain], {"svc": [port]}, configmaps=configmaps)
     built["items"].extend([tls_secret("srv", SERVER), *extra])
     return built
 
@@ -286,6 +293,36 @@ async def test_protocol_versions_and_ciphers_per_host(upstreams: Any, gateway: A
         port, "mtls.test", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"
     )
     assert "Cipher is (NONE)" in other_cipher or "alert" in other_cipher, other_cipher
+
+
+def refused(handshake: str) -> bool:
+    return "Cipher is (NONE)" in handshake or "alert" in handshake
+
+
+async def test_the_configmaps_versions_and_ciphers_apply_to_hosts_without_their_own(
+    upstreams: Any, gateway: Any
+) -> None:
+    """`ssl-protocols` and `ssl-ciphers` for every host, a host's annotations first; a
+    change applies to the next handshake, without a restart."""
+    up: Upstream = await upstreams()
+    other = "ECDHE-ECDSA-AES128-GCM-SHA256"
+    own = {"tls-min-protocol-version": "TLSv1.2", "ssl-ciphers": other}  # mtls.test's
+    gw = await gateway(document(up.port, own, settings={"ssl-protocols": "TLSv1.3"}))
+    port = gw.tls_port
+    assert refused(await openssl_client(port, "open.test", "-tls1_2"))
+    assert "TLSv1.3" in await openssl_client(port, "open.test")
+    assert "TLSv1.2" in await openssl_client(port, "mtls.test", "-tls1_2")
+    cipher = "ECDHE-ECDSA-CHACHA20-POLY1305"
+    await gw.update(document(up.port, own, settings={"ssl-ciphers": cipher}))
+    assert cipher in await openssl_client(port, "open.test", "-tls1_2")
+    assert refused(await openssl_client(port, "open.test", "-tls1_2", "-cipher", other))
+    assert other in await openssl_client(port, "mtls.test", "-tls1_2", "-cipher", other)
+    # An invalid value is reported and the one in force stays.
+    await gw.update(document(up.port, own, settings={"ssl-ciphers": "NOTHING-KNOWN"}))
+    assert gw.gateway is not None and gw.gateway.holder.current is not None
+    [problem] = [p for p in gw.gateway.holder.current.problems if p.code == "InvalidSetting"]
+    assert problem.field == "data.ssl-ciphers" and "names no cipher" in problem.reason
+    assert refused(await openssl_client(port, "open.test", "-tls1_2", "-cipher", other))
 
 
 async def test_higress_spelling_and_minimum_version(
