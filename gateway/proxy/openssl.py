@@ -40,7 +40,14 @@ _X509_V_FLAG_CRL_CHECK = 0x04
 _X509_V_FLAG_CRL_CHECK_ALL = 0x08
 _TLSEXT_TYPE_SERVER_NAME = 0
 _CLIENT_HELLO_SUCCESS = 1
-_VERSION_NUMBERS = {"TLSv1.0": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+TLS_VERSIONS = {
+    "TLSv1.0": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+"""Version names as the annotations and the ConfigMap spell them; the values are the wire
+numbers OpenSSL's `SSL_CTRL_SET_*_PROTO_VERSION` take (0x0303 for TLS 1.2)."""
 
 
 class Handshake:
@@ -62,8 +69,8 @@ class Handshake:
         server the same way): a session made where no certificate was asked for must not skip
         the check elsewhere."""
         self.ciphers = ciphers.encode() if ciphers else None
-        self.min_version = _VERSION_NUMBERS[min_version] if min_version else 0
-        self.max_version = _VERSION_NUMBERS[max_version] if max_version else 0
+        self.min_version = int(TLS_VERSIONS[min_version]) if min_version else 0
+        self.max_version = int(TLS_VERSIONS[max_version]) if max_version else 0
         self.verify_depth = verify_depth
         """Ask for a client certificate, accepting chains up to this many CAs (0: do not ask)."""
 

@@ -20,6 +20,7 @@ import os
 import ssl
 import warnings
 import weakref
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,13 +38,6 @@ logger = logging.getLogger(__name__)
 
 ALPN = ["http/1.1"]
 """What the listener offers in ALPN: HTTP/1.1 is all the proxy speaks."""
-
-_TLS_VERSIONS = {
-    "TLSv1.0": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
 
 FAKE_CERTIFICATE_NAME = "Ingress Gateway Fake Certificate"
 
@@ -122,8 +116,8 @@ class TlsTerminator:
             context.set_ciphers(config.ssl_ciphers)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 and 1.1, if asked
-                context.minimum_version = _TLS_VERSIONS[config.ssl_protocols[0]]
-                context.maximum_version = _TLS_VERSIONS[config.ssl_protocols[-1]]
+                context.minimum_version = openssl.TLS_VERSIONS[config.ssl_protocols[0]]
+                context.maximum_version = openssl.TLS_VERSIONS[config.ssl_protocols[-1]]
         except (ssl.SSLError, ValueError) as err:
             logger.error("ssl-protocols / ssl-ciphers could not be applied: %s", err)
             return
@@ -202,23 +196,25 @@ def _server_context(pair: KeyPair, ciphers: str) -> ssl.SSLContext:
 
 
 def load_pair(context: ssl.SSLContext, pair: KeyPair) -> None:
-    """`load_cert_chain` from memory, through an anonymous file only this process can see."""
-    fd = os.memfd_create("tls-key-pair", os.MFD_CLOEXEC)
-    with os.fdopen(fd, "wb") as file:
-        file.write(pair.chain + b"\n" + pair.key)
-        file.flush()
-        context.load_cert_chain(f"/proc/self/fd/{fd}")
+    """`load_cert_chain`, from memory."""
+    _through_memory_file(pair.chain + b"\n" + pair.key, context.load_cert_chain)
 
 
 def _load_crls(context: ssl.SSLContext, crl: bytes) -> None:
     """Check client certificates against the revocation lists in `crl`, for the whole chain.
     `load_verify_locations(cadata=)` reads certificates only; from a file it reads lists too."""
-    fd = os.memfd_create("tls-crl", os.MFD_CLOEXEC)
-    with os.fdopen(fd, "wb") as file:
-        file.write(crl)
-        file.flush()
-        context.load_verify_locations(cafile=f"/proc/self/fd/{fd}")
+    _through_memory_file(crl, lambda path: context.load_verify_locations(cafile=path))
     openssl.check_revocation(context)
+
+
+def _through_memory_file(data: bytes, load: Callable[[str], object]) -> None:
+    """Give `data` to an `ssl` loader that reads only files, through an anonymous file only
+    this process can see."""
+    fd = os.memfd_create("tls-pem", os.MFD_CLOEXEC)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        load(f"/proc/self/fd/{fd}")
 
 
 def self_signed() -> KeyPair:
