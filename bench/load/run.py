@@ -5,6 +5,9 @@
 
 Targets, all behind one fast upstream (nginx `return 200` with a 2-byte and a 1 KiB body):
 * `direct`: wrk straight to the upstream (the ceiling);
+* `floor`: `bench.floor.proxy`, the least any proxy on the gateway's stack (uvloop + httptools,
+  callbacks only) costs, with none of a gateway's work: it splits the gap to nginx into what
+  the stack costs and what the gateway's own per-request work costs;
 * `nginx`: nginx as a reverse proxy, one process, upstream keep-alive, access log to a file;
 * `gateway`: `gateway run --workers 1`, one process, a Prefix route, metrics on, access log to
   a file;
@@ -143,6 +146,11 @@ server {{ listen 127.0.0.1:{port}{reuseport};
         ["taskset", "-c", cpus, NGINX, "-c", str(conf), "-p", str(prefix)],
         stderr=subprocess.DEVNULL,
     )
+
+
+def start_floor(port: int, upstream: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "bench.floor.proxy", str(port), str(upstream)]
+    return subprocess.Popen(["taskset", "-c", "0", *command], cwd=ROOT)
 
 
 def start_gateway(
@@ -285,26 +293,28 @@ def main() -> None:
     args = parser.parse_args()
     rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
     folder = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    names = ("upstream", "nginx", "gateway", "admin", "gateway-2w", "admin-2w", "nginx-2w")
+    names = ("upstream", "nginx", "floor", "gateway", "admin", "gateway-2w", "admin-2w", "nginx-2w")
     ports = {name: free_port() for name in names}
     procs = [start_upstream(folder, ports["upstream"])]
     try:
         procs.append(start_nginx_proxy(folder, ports["nginx"], ports["upstream"]))
+        procs.append(start_floor(ports["floor"], ports["upstream"]))
         procs.append(start_gateway(folder, ports["gateway"], ports["admin"], ports["upstream"]))
         procs.append(
             start_gateway(folder, ports["gateway-2w"], ports["admin-2w"], ports["upstream"], 2)
         )
         procs.append(start_nginx_proxy(folder, ports["nginx-2w"], ports["upstream"], 2))
-        for name in ("upstream", "nginx", "gateway", "gateway-2w", "nginx-2w"):
+        for name in ("upstream", "nginx", "floor", "gateway", "gateway-2w", "nginx-2w"):
             wait_port(ports[name])
         connections = args.connections
         targets = {
             "direct": (ports["upstream"], None, connections),
             "nginx": (ports["nginx"], procs[1].pid, connections),
-            "gateway": (ports["gateway"], procs[2].pid, connections),
-            "gateway-2w": (ports["gateway-2w"], procs[3].pid, connections),
-            "nginx-2w": (ports["nginx-2w"], procs[4].pid, connections),
-            "gateway-2w-2c": (ports["gateway-2w"], procs[3].pid, 2 * connections),
+            "floor": (ports["floor"], procs[2].pid, connections),
+            "gateway": (ports["gateway"], procs[3].pid, connections),
+            "gateway-2w": (ports["gateway-2w"], procs[4].pid, connections),
+            "nginx-2w": (ports["nginx-2w"], procs[5].pid, connections),
+            "gateway-2w-2c": (ports["gateway-2w"], procs[4].pid, 2 * connections),
         }
         for port, _, count in targets.values():  # warm up: connections, pools, caches
             run_wrk(port, "/2B", 1, count, None)
@@ -345,9 +355,15 @@ def report(
         latency = f"{med['p50_ms']:.2f} | {med['p99_ms']:.2f}"
         print(f"| {body} | {name} | {med['rps']:,.0f} | {latency} | {cpu} | {rss} |")
     for body in BODIES:
-        gateway = statistics.median(s.cpu_us for s in samples[("gateway", body)])
-        nginx = statistics.median(s.cpu_us for s in samples[("nginx", body)])
-        print(f"{body}: gateway CPU per request = {gateway / nginx:.2f}x nginx's")
+        cpu = {
+            name: statistics.median(s.cpu_us for s in samples[(name, body)])
+            for name in ("nginx", "floor", "gateway")
+        }
+        print(
+            f"{body}: gateway CPU per request = {cpu['gateway'] / cpu['nginx']:.2f}x nginx's; "
+            f"the stack's floor = {cpu['floor'] / cpu['nginx']:.2f}x nginx's, "
+            f"the gateway's own work = {cpu['gateway'] - cpu['floor']:.1f} µs per request"
+        )
     for proxy, two_workers in (
         ("gateway", "gateway-2w"),
         ("gateway", "gateway-2w-2c"),

@@ -31,6 +31,7 @@ def test_load_benchmark_runs_against_nginx() -> None:
     """The load harness starts nginx (upstream and proxy) and the gateway and drives them."""
     output = _quick("bench.load.run", 300)
     assert "| 2B | gateway |" in output and "x nginx's" in output
+    assert "| 2B | floor |" in output and "the stack's floor" in output
     assert "| 2B | gateway-2w |" in output and "gateway-2w vs gateway" in output
     assert "| 2B | nginx-2w |" in output and "nginx-2w vs nginx" in output
     assert "| 2B | gateway-2w-2c |" in output and "gateway-2w-2c vs gateway" in output
