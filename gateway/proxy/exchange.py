@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 The downstream protocol creates an `Exchange` when a request head is complete, with the snapshot
 that is live at that moment (DESIGN.md invariant 1); the exchange never looks at the holder
-again. `run` routes the request, then tries endpoints:
+again. `start` routes the request, then tries endpoints:
 
 * a try takes an idle pooled connection or opens one, writes our re-serialised head and the
   body bytes received so far, and waits for the response head;
@@ -13,6 +13,12 @@ again. `run` routes the request, then tries endpoints:
   needs the body sent so far, which `gateway.proxy.request_body` keeps while it is small;
 * a reused pooled connection that fails before any response byte is retried once on a fresh
   connection to the same pod, without counting a try (the pod had closed it while idle).
+
+The usual request, on a route without authentication or a whole-request timeout whose pod has
+an idle pooled connection, is served in callbacks, with no task: the protocol's and the pod
+connection's callbacks drive it from the head to the end. The first step that must wait for
+something else than the pod's answer (a new connection, the auth service, another try, an error
+page) hands the rest of the exchange to a task. See the lifecycle section below.
 
 Bodies are never held whole. Request body pieces go straight to the pod once a connection is
 attached, and until then wait in a list bounded by pausing the client's reads. Response body
@@ -28,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from gateway.proxy.affinity import set_cookie
@@ -49,6 +57,7 @@ from routing.globals import GlobalConfig
 from routing.model import CanaryBackend
 
 if TYPE_CHECKING:
+    from annotations.connections import ConnectionPolicy
     from annotations.timeouts import Timeouts
     from gateway.proxy.mirror import MirrorCopy
     from gateway.proxy.protocol import DownstreamProtocol
@@ -56,6 +65,7 @@ if TYPE_CHECKING:
     from gateway.proxy.tunnel import Tunnel
     from gateway.proxy.upstream import UpstreamConnection
     from routing.model import Endpoint, Fallback, Route, Snapshot
+    from routing.podtls import PodTls
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +100,12 @@ class Exchange:
     """The byte tunnel the connection became after the pod's 101 (`gateway.proxy.tunnel`)."""
     _total: asyncio.Timeout | None = None
     """Higress's whole-request `timeout` while it runs (a tunnel lifts it)."""
+    _trying = False
+    """True from a try's request until its answer is complete or it failed."""
+    _endpoint: Endpoint | None = None
+    """The endpoint of the try `start` made, until `_inline_try_ended`."""
+    _abandoned = False
+    _ended = False
 
     def __init__(
         self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
@@ -130,6 +146,7 @@ class Exchange:
         self.upstream_started = 0.0
         self.upstream_time = 0.0
         self._waiter: asyncio.Future[None] | None = None
+        """What the task awaits while a try runs (None for the try `start` makes)."""
         self.active = False
         """True once this exchange runs (pipelined ones wait their turn, even to answer)."""
         self._rejected = 0
@@ -144,47 +161,148 @@ class Exchange:
         self.finished = False
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Serve the request; always ends by handing the connection back to the protocol."""
+    # An exchange is served in callbacks while nothing but the pod's answer is awaited: `start`
+    # admits the request and makes the first try on a pooled connection, `_inline_try_ended`
+    # finishes it. The first step that must wait for anything else (the auth service, a new
+    # connection, a retry, an error page, a whole-request timeout) hands what is left to a
+    # task (`_to_task`). A task, its future and its chain of coroutines cost a usual request
+    # more than its routing does (bench/RESULTS.md).
+    def start(self) -> None:
+        """Serve the request; `ProxyServer.start` calls it on the loop's next turn, when a
+        task would have started, so the protocol's callbacks see the same order."""
+        if self._abandoned:
+            return  # the client went away before its turn came
         self.active = True
         try:
             if self.response_started:
-                return  # answered before the task ran (a body over the limit in the first read)
+                self._end()  # answered before it started (a body over the limit in one read)
+                return
             status = self.early or self._rejected or admit(self)
-            if not status and self.route is not None and self.route.auth is not None:
-                status = await authorize(self)
+            route = self.route
+            if not status and route is not None and (route.auth is not None or self._limit()):
+                self._to_task(self._serve_admitted)
+                return
             status = status or prepare(self)
             if status:
                 self.respond_error(status)
-            elif self.timeouts is not None and self.timeouts.total:
-                await self._proxy_within(self.timeouts.total)
-            else:
-                await self._proxy()
+                self._end()
+                return
+            self._new_budget()
+            endpoint = self._next_endpoint()
+            if endpoint is None:
+                self.respond_error(502)
+                self._end()
+                return
+            conn = self._pooled(endpoint)
+            if conn is None:
+                self._to_task(partial(self._proxy, endpoint, True))
+                return
+            self._endpoint = endpoint
+            self._begin_try(conn)
+        except Exception:
+            self._failed_unexpectedly()
+            self._end()
+
+    def _inline_try_ended(self, err: UpstreamError | None) -> None:
+        """The try `start` made has ended: finish the exchange, or hand the rest to a task
+        (what `_try`, `_forward` and `_proxy` do after a try, in callbacks)."""
+        endpoint, self._endpoint = self._endpoint, None
+        if self._abandoned or endpoint is None:
+            return
+        try:
+            if err is None:
+                self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
+                self._succeeded(endpoint)
+                if self.intercepted and not self.response_started:
+                    self._to_task(self._error_page)
+                    return
+            elif isinstance(err, UpstreamReset) and self._reconnect_after(err):
+                self._to_task(partial(self._proxy, endpoint, True))
+                return
+            elif self._failed(endpoint, err):
+                self._to_task(partial(self._proxy, None, False, err))
+                return
+            elif not self.response_started:
+                self.respond_error(err.status)
+        except Exception:
+            self._failed_unexpectedly()
+        self._end()
+
+    def _to_task(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Serve the rest of the exchange, `step`, in a task."""
+        task = asyncio.Task(self._in_task(step), loop=self.loop, name=self.head.request_id)
+        self.down.server.tasks[self] = task
+
+    async def _in_task(self, step: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await step()
         except asyncio.CancelledError:
-            self._drop_upstream()
-            if self.tunnel is not None:
-                self.tunnel.close(reason="shutdown", abort=True)
-            self.close_after = True
+            self.abandon()
             raise
         except Exception:
-            logger.exception("request %s failed unexpectedly", self.head.request_id)
-            self._drop_upstream()
-            if self.response_started:
-                self.close_after = True
-            else:
-                self.respond_error(500)
+            self._failed_unexpectedly()
         finally:
-            self.down.server.tasks.pop(self, None)
-            if self.slot is not None:
-                self.down.server.limiter.release(self.slot)
-            if self.mirror is not None:
-                self.mirror.abandon()
-            self.finished = True
-            self.down.exchange_finished(self)
+            self._end()
 
-    async def _proxy(self) -> None:
-        """Forward to the route's pods, then fetch an error page if one was asked for."""
-        await self._forward()
+    def abandon(self) -> None:
+        """The client went away or the gateway stops (`ProxyServer.cancel`): drop the try in
+        progress and end, from the loop's next turn as a cancelled task would."""
+        if self._abandoned or self._ended:
+            return
+        self._abandoned = True
+        if not self.active:
+            return  # `start` has yet to run, and will do nothing
+        self._stop_trying()
+        if self.tunnel is not None:
+            self.tunnel.close(reason="shutdown", abort=True)
+        self.close_after = True
+        if self.down.server.tasks.get(self) is None:
+            self.loop.call_soon(self._end)  # no task to end it
+
+    def _end(self) -> None:
+        """Give back what the exchange holds and let the connection go on (once)."""
+        if self._ended:
+            return
+        self._ended = True
+        self.down.server.tasks.pop(self, None)
+        if self.slot is not None:
+            self.down.server.limiter.release(self.slot)
+        if self.mirror is not None:
+            self.mirror.abandon()
+        self.finished = True
+        self.down.exchange_finished(self)
+
+    def _failed_unexpectedly(self) -> None:
+        logger.exception("request %s failed unexpectedly", self.head.request_id)
+        self._stop_trying()
+        if self.response_started:
+            self.close_after = True
+        else:
+            self.respond_error(500)
+
+    def _limit(self) -> float:
+        """Higress's whole-request `timeout` of the route (0: none)."""
+        return self.timeouts.total if self.timeouts is not None else 0.0
+
+    async def _serve_admitted(self) -> None:
+        """The admitted request of a route with authentication or a whole-request timeout."""
+        route = self.route
+        assert route is not None
+        status = await authorize(self) if route.auth is not None else 0
+        status = status or prepare(self)
+        if status:
+            self.respond_error(status)
+        elif self._limit():
+            await self._proxy_within(self._limit())
+        else:
+            await self._proxy()
+
+    async def _proxy(
+        self, first: Endpoint | None = None, fresh: bool = False, error: UpstreamError | None = None
+    ) -> None:
+        """Forward to the route's pods (`_forward`), then fetch an error page if one was
+        asked for."""
+        await self._forward(first, fresh, error)
         if self.intercepted and not self.response_started:
             await self._error_page()
 
@@ -202,42 +320,71 @@ class Exchange:
             else:
                 self.respond_error(504)
 
-    async def _forward(self) -> None:
-        target = self.target
-        assert target is not None
-        own = self.route.retries if self.route is not None else None
-        budget = self.budget = TryBudget(own, self.config, len(self.endpoints), self.loop.time())
-        tried = budget.tried
-        error: UpstreamError | None = None
+    async def _forward(
+        self, first: Endpoint | None = None, fresh: bool = False, error: UpstreamError | None = None
+    ) -> None:
+        """Try endpoints under the retry rules. Going on after `start`'s try: `first` is the
+        endpoint it chose, to try again on a `fresh` connection, or `error` its failure."""
+        if first is None and error is None:
+            self._new_budget()
         chooser = self.down.server.chooser
-        while budget.another_try(self.loop.time()) and not self.response_started:
-            endpoint, session = chooser.pick(
-                target, self.endpoints, tried, self.head, self.client_ip, self.loop.time()
-            )
+        endpoint = first
+        while True:
             if endpoint is None:
-                break
-            if session is not None:
-                self.set_cookie = set_cookie(*session, self.route, self.head, self.down.peer)
-            tried.add(endpoint)
-            chooser.started(endpoint)
+                endpoint, fresh = self._next_endpoint(), False
+                if endpoint is None:
+                    break
             try:
-                await self._try(endpoint)
+                await self._try(endpoint, fresh)
             except UpstreamError as err:
                 error = err
-                chooser.failed(
-                    endpoint, self.endpoints, self.loop.time(), self.config, unhealthy=err.unhealthy
-                )
-                self._note_failure(endpoint, err)
-                if not self._may_retry(err):
+                if not self._failed(endpoint, err):
                     break
+                endpoint = None
                 continue
             except BaseException:
                 chooser.finished(endpoint, None)
                 raise
-            chooser.finished(endpoint, self.upstream_time if self._got_response_byte else None)
+            self._succeeded(endpoint)
             return
         if not self.response_started:
             self.respond_error(error.status if error is not None else 502)
+
+    def _new_budget(self) -> None:
+        own = self.route.retries if self.route is not None else None
+        self.budget = TryBudget(own, self.config, len(self.endpoints), self.loop.time())
+
+    def _next_endpoint(self) -> Endpoint | None:
+        """The endpoint of the next try, counted as tried and started; None when the tries,
+        their time or the endpoints are spent (or the answer has begun)."""
+        budget = self.budget
+        assert budget is not None and self.target is not None
+        now = self.loop.time()
+        if not budget.another_try(now) or self.response_started:
+            return None
+        chooser = self.down.server.chooser
+        endpoint, session = chooser.pick(
+            self.target, self.endpoints, budget.tried, self.head, self.client_ip, now
+        )
+        if endpoint is None:
+            return None
+        if session is not None:
+            self.set_cookie = set_cookie(*session, self.route, self.head, self.down.peer)
+        budget.tried.add(endpoint)
+        chooser.started(endpoint)
+        return endpoint
+
+    def _succeeded(self, endpoint: Endpoint) -> None:
+        time = self.upstream_time if self._got_response_byte else None
+        self.down.server.chooser.finished(endpoint, time)
+
+    def _failed(self, endpoint: Endpoint, err: UpstreamError) -> bool:
+        """Count a failed try; whether another endpoint may be tried."""
+        self.down.server.chooser.failed(
+            endpoint, self.endpoints, self.loop.time(), self.config, unhealthy=err.unhealthy
+        )
+        self._note_failure(endpoint, err)
+        return self._may_retry(err)
 
     async def _error_page(self) -> None:
         """`custom-http-errors`: ask the default backend for the page in place of the upstream's
@@ -259,31 +406,49 @@ class Exchange:
         self.upstream_status = _join(self.upstream_status, str(err.status))
         self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
 
-    async def _try(self, endpoint: Endpoint) -> None:
-        pool, config, target, route = self.down.server.pool, self.config, self.target, self.route
-        assert target is not None and route is not None
-        policy = route.connections if target is route else None  # MSE's, for its own Service
-        most = (policy and policy.max_requests) or config.upstream_keepalive_requests
+    def _reconnect_after(self, err: UpstreamReset) -> bool:
+        """Whether a pooled connection's reset is retried once on a fresh connection to the
+        same pod, without counting a try: the pod closed it while idle, as we reused it. Only
+        a close: a pod slow to answer is slow on a fresh connection too, and a second wait
+        would double its read timeout (nginx retries only errors)."""
+        return not self._got_response_byte and self.body.replayable
+
+    def _pod_settings(self) -> tuple[ConnectionPolicy | None, PodTls | None]:
+        """MSE's connection policy (for the route's own Service) and the pods' TLS."""
+        route, target = self.route, self.target
+        assert route is not None
+        policy = route.connections if target is route else None
         pods = route.pod_tls if target is not route.fallback else None
-        conn = pool.take_idle(
+        return policy, pods
+
+    def _pooled(self, endpoint: Endpoint) -> UpstreamConnection | None:
+        """An idle pooled connection to `endpoint` that may take this request."""
+        config = self.config
+        policy, pods = self._pod_settings()
+        return self.down.server.pool.take_idle(
             endpoint,
             max_age=config.upstream_keepalive_timeout,
-            max_requests=most,
+            max_requests=(policy and policy.max_requests) or config.upstream_keepalive_requests,
             tls_key=pods.key if pods is not None else "",
         )
-        if conn is not None:
-            try:
-                await self._exchange_on(conn)
-                return
-            except UpstreamReset:
-                if self._got_response_byte or not self.body.replayable:
-                    raise
-                # The pod closed the idle connection as we reused it: once more, fresh. Only a
-                # close: a pod that is slow to answer is slow on a fresh connection too, and
-                # a second wait would double its read timeout (nginx retries only errors).
+
+    async def _try(self, endpoint: Endpoint, fresh: bool = False) -> None:
+        if not fresh:
+            conn = self._pooled(endpoint)
+            if conn is not None:
+                try:
+                    await self._exchange_on(conn)
+                    return
+                except UpstreamReset as err:
+                    if not self._reconnect_after(err):
+                        raise
+        target = self.target
+        assert target is not None
+        policy, pods = self._pod_settings()
         tls = None
         if pods is not None:
             tls = (pods.key, self.down.server.pod_contexts.context(pods), server_name(pods))
+        pool = self.down.server.pool
         conn = await pool.connect(endpoint, self.connect_timeout(), target.backend, policy, tls)
         if self.response_started:  # answered while connecting (a body over the limit)
             conn.close()
@@ -291,6 +456,13 @@ class Exchange:
         await self._exchange_on(conn)
 
     async def _exchange_on(self, conn: UpstreamConnection) -> None:
+        self._waiter = waiter = self.loop.create_future()
+        self._begin_try(conn)
+        await waiter
+        self.upstream_addr = _join(self.upstream_addr, conn.hostport)
+
+    def _begin_try(self, conn: UpstreamConnection) -> None:
+        """Send the request on `conn`; `_end_try` tells when the try is over."""
         self.upstream = conn
         conn.exchange = self
         conn.requests += 1
@@ -298,7 +470,7 @@ class Exchange:
         conn.last_read = now
         self.upstream_started = now
         self._got_response_byte = False
-        self._waiter = self.loop.create_future()
+        self._trying = True
         conn.send(self.forward_head + self.body.replay())
         self.sending = True
         if not self.body.complete:
@@ -307,8 +479,30 @@ class Exchange:
                 self.down.write(CONTINUE)
             self.down.resume_reading()
         conn.watch(self.read_timeout())
-        await self._waiter
-        self.upstream_addr = _join(self.upstream_addr, conn.hostport)
+
+    def _end_try(self, err: UpstreamError | None = None) -> None:
+        """The try is over: answered or given up (`err` None), or failed with `err`. Wakes
+        the task that awaits it, or finishes in callbacks from the loop's next turn."""
+        if not self._trying:
+            return
+        self._trying = False
+        waiter, self._waiter = self._waiter, None
+        if waiter is None:
+            self.loop.call_soon(self._inline_try_ended, err)
+        elif waiter.done():
+            pass  # its task was cancelled
+        elif err is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(err)
+
+    def _stop_trying(self) -> None:
+        """Leave the try in progress, if any, without an answer."""
+        self._trying = False
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is not None:
+            self.down.server.chooser.finished(endpoint, None)
+        self._drop_upstream()
 
     def add_upstream_headers(self, names: frozenset[bytes], lines: bytes) -> None:
         """Give the pod `lines`, dropping the client's headers of `names`."""
@@ -352,8 +546,7 @@ class Exchange:
             self._rejected = 413  # queued behind another request: answer in turn
             return
         self._drop_upstream()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._end_try()
         self.respond_error(413)
 
     # --- response, from the upstream connection ---------------------------------------------
@@ -416,12 +609,12 @@ class Exchange:
         assert tunnel is not None
         self.bytes_sent += tunnel.to_client
         self.body.received += tunnel.to_pod
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._end_try()
 
     def _intercept(self, status: int) -> None:
         """An upstream status listed in `custom-http-errors`: drop this response unread (its
-        connection cannot be reused) and let `run` fetch the error page."""
+        connection cannot be reused) and let `_inline_try_ended` or `_proxy` fetch the error
+        page."""
         self.error_codes = frozenset()
         self.intercepted = status
         self.upstream_status = _join(self.upstream_status, str(status))
@@ -429,8 +622,7 @@ class Exchange:
         if not self.body.complete:
             self.close_after = True  # the rest of the body is read nowhere
         self._drop_upstream()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._end_try()
 
     def _response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
@@ -477,15 +669,14 @@ class Exchange:
 
     def upstream_failed(self, err: UpstreamError) -> None:
         """The try failed: before the response started it may be retried, after it cannot."""
-        waiter = self._waiter
-        if waiter is None or waiter.done():
+        if not self._trying:
             return
         self._drop_upstream()
         if self.response_started:
             self.close_after = True  # the client sees the response cut short
-            waiter.set_result(None)
+            self._end_try()
         else:
-            waiter.set_exception(err)
+            self._end_try(err)
 
     def _complete(self, *, reusable: bool) -> None:
         if self.rechunk:
@@ -500,8 +691,7 @@ class Exchange:
                 )
             else:
                 conn.close()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._end_try()
 
     def _drop_upstream(self) -> None:
         conn, self.upstream = self.upstream, None

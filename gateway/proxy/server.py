@@ -69,7 +69,9 @@ class ProxyServer:
         self.tunnels = Tunnels()
         self.pod_contexts = PodContexts()
         self.connections: set[DownstreamProtocol] = set()
-        self.tasks: dict[Exchange, asyncio.Task[None]] = {}
+        self.tasks: dict[Exchange, asyncio.Task[None] | None] = {}
+        """Exchanges being served, with the task that serves the rest of each (None while
+        one is served in callbacks: `Exchange.start`)."""
         self.draining = False
         self._observe = observe
         self._early_error = early_error
@@ -132,18 +134,17 @@ class ProxyServer:
             self._connections_changed(-1)
 
     def start(self, exchange: Exchange) -> None:
-        """Run an exchange as a task; it reports back through `exchange_finished`, and takes
-        itself out of `tasks` as it ends (cheaper than a done callback per request).
-
-        The task is made directly and named after the request ID: `loop.create_task` names it
-        afterwards, so CPython would first format a `Task-N` name for each (1% of a request)."""
-        self.tasks[exchange] = asyncio.Task(
-            exchange.run(), loop=self.loop, name=exchange.head.request_id
-        )
+        """Serve an exchange from the loop's next turn; it reports back through
+        `exchange_finished`, and takes itself out of `tasks` as it ends."""
+        self.tasks[exchange] = None
+        self.loop.call_soon(exchange.start)
 
     def cancel(self, exchange: Exchange) -> None:
-        """Abandon an exchange whose client went away."""
-        task = self.tasks.pop(exchange, None)
+        """Abandon an exchange whose client went away (or all of them, at the end of a drain)."""
+        if exchange not in self.tasks:
+            return
+        exchange.abandon()
+        task = self.tasks.pop(exchange)
         if task is not None:
             task.cancel()
 
@@ -191,8 +192,8 @@ class ProxyServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
-        for task in list(self.tasks.values()):
-            task.cancel()
+        for exchange in list(self.tasks):
+            self.cancel(exchange)
         self.pool.close_all()
         self.mirrors.close_all()
         self.passwords.close()

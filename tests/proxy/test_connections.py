@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -61,6 +63,30 @@ async def test_stale_pooled_connection_is_retried_transparently(upstreams, gatew
         assert resp.status == 200
         await asyncio.sleep(0.1)
     assert up.connections == 3
+
+
+async def test_a_pooled_connection_reset_on_reuse_is_retried_once_on_a_fresh_one(
+    upstreams, gateway
+) -> None:
+    """The pod closed a kept-alive connection just as the gateway reused it: the request goes
+    again on a fresh connection to the same pod, without counting a try (one endpoint only)."""
+
+    async def reset_on_reuse(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        if request.connection == 1 and request.target == "/again":
+            writer.transport.abort()
+            return
+        writer.write(response(200, b"ok"))
+
+    up = await upstreams(reset_on_reuse)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    [first] = await exchange(gw.port, get("app.test"))
+    [again] = await exchange(gw.port, get("app.test", "/again"))
+    assert (first.status, again.status) == (200, 200)
+    assert [(r.target, r.connection) for r in up.requests] == [
+        ("/", 1),
+        ("/again", 1),
+        ("/again", 2),
+    ]
 
 
 async def test_keep_alive_requests_limit_closes_the_connection(upstreams, gateway) -> None:
@@ -188,3 +214,41 @@ async def test_upstream_connection_retires_after_its_request_limit(upstreams, ga
         [resp] = await exchange(gw.port, get("app.test"))
         assert resp.status == 200
     assert up.connections == 2
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["served-in-callbacks", "served-in-a-task"])
+async def test_a_client_that_goes_away_gives_back_what_its_request_held(
+    upstreams, gateway, pooled: bool
+) -> None:
+    """A request on an idle pooled connection is served in callbacks; the first one to a pod
+    waits for a new connection in a task. Either way, a client that resets its connection in
+    the middle of its body frees its `limit-connections` slot and the pod's connection."""
+    up = await upstreams()
+    gw = await gateway(
+        manifests(
+            [("app.test", "/", "Prefix", [up.port])],
+            annotations={"nginx.ingress.kubernetes.io/limit-connections": "1"},
+        )
+    )
+    if pooled:
+        [warm] = await exchange(gw.port, get("app.test"))
+        assert warm.status == 200
+    proxy = gw.gateway.proxy
+    _, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(get("app.test", "/upload", method="POST", body=b"0123456789")[:-5])
+    while b"01234" not in up.raw:  # the pod is taking the body
+        await asyncio.sleep(0.01)
+    [serving] = proxy.tasks.values()
+    assert (serving is None) is pooled  # None: no task
+    linger_off = struct.pack("ii", 1, 0)  # close with a reset: a FIN may be a half-close
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_off)
+    writer.transport.abort()
+    for _ in range(500):
+        if not proxy.tasks:
+            break
+        await asyncio.sleep(0.01)
+    assert not proxy.tasks
+    [again] = await exchange(gw.port, get("app.test"))
+    assert again.status == 200  # the slot was given back
+    assert up.connections == 2  # the pod's connection was dropped, not pooled
+    assert [r.target for r in up.requests] == ["/"] * (2 if pooled else 1)
