@@ -216,7 +216,7 @@ class Exchange:
                 if self.intercepted and not self.response_started:
                     self._to_task(self._error_page)
                     return
-            elif isinstance(err, UpstreamReset) and self._reconnect_after(err):
+            elif isinstance(err, UpstreamReset) and self._may_reconnect():
                 self._to_task(partial(self._proxy, endpoint, True))
                 return
             elif self._failed(endpoint, err):
@@ -406,7 +406,7 @@ class Exchange:
         self.upstream_status = _join(self.upstream_status, str(err.status))
         self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
 
-    def _reconnect_after(self, err: UpstreamReset) -> bool:
+    def _may_reconnect(self) -> bool:
         """Whether a pooled connection's reset is retried once on a fresh connection to the
         same pod, without counting a try: the pod closed it while idle, as we reused it. Only
         a close: a pod slow to answer is slow on a fresh connection too, and a second wait
@@ -439,8 +439,8 @@ class Exchange:
                 try:
                     await self._exchange_on(conn)
                     return
-                except UpstreamReset as err:
-                    if not self._reconnect_after(err):
+                except UpstreamReset:
+                    if not self._may_reconnect():
                         raise
         target = self.target
         assert target is not None
