@@ -38,47 +38,44 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from gateway.proxy.affinity import set_cookie
+from gateway.proxy import tries
 from gateway.proxy.errors import (
     InvalidResponse,
     UpstreamError,
     UpstreamReset,
     UpstreamTimeout,
 )
-from gateway.proxy.phases import admit, authorize, error_page_request, prepare
-from gateway.proxy.podtls import server_name
+from gateway.proxy.phases import admit, prepare
 from gateway.proxy.request import Client, RequestHead
 from gateway.proxy.request_body import RequestBody
-from gateway.proxy.response_head import response_head
+from gateway.proxy.response_head import client_head
 from gateway.proxy.responses import CONTINUE, error_response
-from gateway.proxy.retries import StatusRetried, TryBudget
+from gateway.proxy.retries import StatusRetried
 from gateway.proxy.upgrade import open_tunnel, switching_head
 from routing.globals import GlobalConfig
 from routing.model import CanaryBackend
 
 if TYPE_CHECKING:
-    from annotations.connections import ConnectionPolicy
     from annotations.timeouts import Timeouts
     from gateway.proxy.mirror import MirrorCopy
     from gateway.proxy.protocol import DownstreamProtocol
     from gateway.proxy.ratelimit import Slot
+    from gateway.proxy.retries import TryBudget
     from gateway.proxy.tunnel import Tunnel
     from gateway.proxy.upstream import UpstreamConnection
     from routing.model import Endpoint, Fallback, Route, Snapshot
-    from routing.podtls import PodTls
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT_CONFIG = GlobalConfig()
-_ADD_HEADER_STATUSES = frozenset({200, 201, 204, 206, 301, 302, 303, 304, 307, 308})
-"""The statuses nginx's `add_header` (without `always`) adds to."""
 
 
 class Exchange:
     """The state of one request; see the module docstring."""
 
     budget: TryBudget | None = None
-    """The tries of the current `_forward`: conditions, count and time left."""
+    """The tries of the current forwarding (`gateway.proxy.tries`): conditions, count and
+    time left."""
     set_cookie = b""
     """A `Set-Cookie` line for a new sticky session, added to the pod's response head."""
     auth_cookies = b""
@@ -98,7 +95,7 @@ class Exchange:
     """The copy of this request on its way to the route's mirror (`gateway.proxy.mirror`)."""
     tunnel: Tunnel | None = None
     """The byte tunnel the connection became after the pod's 101 (`gateway.proxy.tunnel`)."""
-    _total: asyncio.Timeout | None = None
+    total_timer: asyncio.Timeout | None = None
     """Higress's whole-request `timeout` while it runs (a tunnel lifts it)."""
     _trying = False
     """True from a try's request until its answer is complete or it failed."""
@@ -150,7 +147,7 @@ class Exchange:
         self.active = False
         """True once this exchange runs (pipelined ones wait their turn, even to answer)."""
         self._rejected = 0
-        self._got_response_byte = False
+        self.got_response_byte = False
         # response
         self.status = 0
         self.response_started = False
@@ -179,23 +176,27 @@ class Exchange:
                 return
             status = self.early or self._rejected or admit(self)
             route = self.route
-            if not status and route is not None and (route.auth is not None or self._limit()):
-                self._to_task(self._serve_admitted)
+            if (
+                not status
+                and route is not None
+                and (route.auth is not None or self.total_timeout())
+            ):
+                self._to_task(partial(tries.serve_admitted, self))
                 return
             status = status or prepare(self)
             if status:
                 self.respond_error(status)
                 self._end()
                 return
-            self._new_budget()
-            endpoint = self._next_endpoint()
+            tries.new_budget(self)
+            endpoint = tries.next_endpoint(self)
             if endpoint is None:
                 self.respond_error(502)
                 self._end()
                 return
-            conn = self._pooled(endpoint)
+            conn = tries.pooled(self, endpoint)
             if conn is None:
-                self._to_task(partial(self._proxy, endpoint, True))
+                self._to_task(partial(tries.proxy, self, endpoint, True))
                 return
             self._endpoint = endpoint
             self._begin_try(conn)
@@ -205,22 +206,22 @@ class Exchange:
 
     def _inline_try_ended(self, err: UpstreamError | None) -> None:
         """The try `start` made has ended: finish the exchange, or hand the rest to a task
-        (what `_try`, `_forward` and `_proxy` do after a try, in callbacks)."""
+        (what `gateway.proxy.tries` does after a try in a task, in callbacks)."""
         endpoint, self._endpoint = self._endpoint, None
         if self._abandoned or endpoint is None:
             return
         try:
             if err is None:
-                self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
-                self._succeeded(endpoint)
+                self.upstream_addr = tries.join(self.upstream_addr, endpoint.hostport)
+                tries.succeeded(self, endpoint)
                 if self.intercepted and not self.response_started:
-                    self._to_task(self._error_page)
+                    self._to_task(partial(tries.error_page, self))
                     return
-            elif isinstance(err, UpstreamReset) and self._may_reconnect():
-                self._to_task(partial(self._proxy, endpoint, True))
+            elif isinstance(err, UpstreamReset) and tries.may_reconnect(self):
+                self._to_task(partial(tries.proxy, self, endpoint, True))
                 return
-            elif self._failed(endpoint, err):
-                self._to_task(partial(self._proxy, None, False, err))
+            elif tries.failed(self, endpoint, err):
+                self._to_task(partial(tries.proxy, self, None, False, err))
                 return
             elif not self.response_started:
                 self.respond_error(err.status)
@@ -280,186 +281,15 @@ class Exchange:
         else:
             self.respond_error(500)
 
-    def _limit(self) -> float:
+    def total_timeout(self) -> float:
         """Higress's whole-request `timeout` of the route (0: none)."""
         return self.timeouts.total if self.timeouts is not None else 0.0
 
-    async def _serve_admitted(self) -> None:
-        """The admitted request of a route with authentication or a whole-request timeout."""
-        route = self.route
-        assert route is not None
-        status = await authorize(self) if route.auth is not None else 0
-        status = status or prepare(self)
-        if status:
-            self.respond_error(status)
-        elif self._limit():
-            await self._proxy_within(self._limit())
-        else:
-            await self._proxy()
-
-    async def _proxy(
-        self, first: Endpoint | None = None, fresh: bool = False, error: UpstreamError | None = None
-    ) -> None:
-        """Forward to the route's pods (`_forward`), then fetch an error page if one was
-        asked for."""
-        await self._forward(first, fresh, error)
-        if self.intercepted and not self.response_started:
-            await self._error_page()
-
-    async def _proxy_within(self, limit: float) -> None:
-        """`_proxy` under Higress's whole-request `timeout`: 504 when it expires before the
-        response started, a cut connection after (Envoy's route timeout)."""
-        try:
-            async with asyncio.timeout(limit) as self._total:
-                await self._proxy()
-        except TimeoutError:
-            self._drop_upstream()
-            self.upstream_status = _join(self.upstream_status, "504")
-            if self.response_started:
-                self.close_after = True
-            else:
-                self.respond_error(504)
-
-    async def _forward(
-        self, first: Endpoint | None = None, fresh: bool = False, error: UpstreamError | None = None
-    ) -> None:
-        """Try endpoints under the retry rules. Going on after `start`'s try: `first` is the
-        endpoint it chose, to try again on a `fresh` connection, or `error` its failure."""
-        if first is None and error is None:
-            self._new_budget()
-        chooser = self.down.server.chooser
-        endpoint = first
-        while True:
-            if endpoint is None:
-                endpoint, fresh = self._next_endpoint(), False
-                if endpoint is None:
-                    break
-            try:
-                await self._try(endpoint, fresh)
-            except UpstreamError as err:
-                error = err
-                if not self._failed(endpoint, err):
-                    break
-                endpoint = None
-                continue
-            except BaseException:
-                chooser.finished(endpoint, None)
-                raise
-            self._succeeded(endpoint)
-            return
-        if not self.response_started:
-            self.respond_error(error.status if error is not None else 502)
-
-    def _new_budget(self) -> None:
-        own = self.route.retries if self.route is not None else None
-        self.budget = TryBudget(own, self.config, len(self.endpoints), self.loop.time())
-
-    def _next_endpoint(self) -> Endpoint | None:
-        """The endpoint of the next try, counted as tried and started; None when the tries,
-        their time or the endpoints are spent (or the answer has begun)."""
-        budget = self.budget
-        assert budget is not None and self.target is not None
-        now = self.loop.time()
-        if not budget.another_try(now) or self.response_started:
-            return None
-        chooser = self.down.server.chooser
-        endpoint, session = chooser.pick(
-            self.target, self.endpoints, budget.tried, self.head, self.client_ip, now
-        )
-        if endpoint is None:
-            return None
-        if session is not None:
-            self.set_cookie = set_cookie(*session, self.route, self.head, self.down.peer)
-        budget.tried.add(endpoint)
-        chooser.started(endpoint)
-        return endpoint
-
-    def _succeeded(self, endpoint: Endpoint) -> None:
-        time = self.upstream_time if self._got_response_byte else None
-        self.down.server.chooser.finished(endpoint, time)
-
-    def _failed(self, endpoint: Endpoint, err: UpstreamError) -> bool:
-        """Count a failed try; whether another endpoint may be tried."""
-        self.down.server.chooser.failed(
-            endpoint, self.endpoints, self.loop.time(), self.config, unhealthy=err.unhealthy
-        )
-        self._note_failure(endpoint, err)
-        return self._may_retry(err)
-
-    async def _error_page(self) -> None:
-        """`custom-http-errors`: ask the default backend for the page in place of the upstream's
-        answer; without one (or without its endpoints), the gateway's own page for the code."""
-        if not error_page_request(self):
-            self.respond_error(self.intercepted)
-            return
-        self.body.forget()
-        self.continue_sent = True
-        await self._forward()
-
-    def _may_retry(self, err: UpstreamError) -> bool:
-        budget = self.budget
-        assert budget is not None
-        return budget.may_retry(err, self.head.method, self.body.replayable, self.loop.time())
-
-    def _note_failure(self, endpoint: Endpoint, err: UpstreamError) -> None:
-        logger.warning("request %s to %s failed: %s", self.head.request_id, endpoint.hostport, err)
-        self.upstream_status = _join(self.upstream_status, str(err.status))
-        self.upstream_addr = _join(self.upstream_addr, endpoint.hostport)
-
-    def _may_reconnect(self) -> bool:
-        """Whether a pooled connection's reset is retried once on a fresh connection to the
-        same pod, without counting a try: the pod closed it while idle, as we reused it. Only
-        a close: a pod slow to answer is slow on a fresh connection too, and a second wait
-        would double its read timeout (nginx retries only errors)."""
-        return not self._got_response_byte and self.body.replayable
-
-    def _pod_settings(self) -> tuple[ConnectionPolicy | None, PodTls | None]:
-        """MSE's connection policy (for the route's own Service) and the pods' TLS."""
-        route, target = self.route, self.target
-        assert route is not None
-        policy = route.connections if target is route else None
-        pods = route.pod_tls if target is not route.fallback else None
-        return policy, pods
-
-    def _pooled(self, endpoint: Endpoint) -> UpstreamConnection | None:
-        """An idle pooled connection to `endpoint` that may take this request."""
-        config = self.config
-        policy, pods = self._pod_settings()
-        return self.down.server.pool.take_idle(
-            endpoint,
-            max_age=config.upstream_keepalive_timeout,
-            max_requests=(policy and policy.max_requests) or config.upstream_keepalive_requests,
-            tls_key=pods.key if pods is not None else "",
-        )
-
-    async def _try(self, endpoint: Endpoint, fresh: bool = False) -> None:
-        if not fresh:
-            conn = self._pooled(endpoint)
-            if conn is not None:
-                try:
-                    await self._exchange_on(conn)
-                    return
-                except UpstreamReset:
-                    if not self._may_reconnect():
-                        raise
-        target = self.target
-        assert target is not None
-        policy, pods = self._pod_settings()
-        tls = None
-        if pods is not None:
-            tls = (pods.key, self.down.server.pod_contexts.context(pods), server_name(pods))
-        pool = self.down.server.pool
-        conn = await pool.connect(endpoint, self.connect_timeout(), target.backend, policy, tls)
-        if self.response_started:  # answered while connecting (a body over the limit)
-            conn.close()
-            return
-        await self._exchange_on(conn)
-
-    async def _exchange_on(self, conn: UpstreamConnection) -> None:
+    async def exchange_on(self, conn: UpstreamConnection) -> None:
         self._waiter = waiter = self.loop.create_future()
         self._begin_try(conn)
         await waiter
-        self.upstream_addr = _join(self.upstream_addr, conn.hostport)
+        self.upstream_addr = tries.join(self.upstream_addr, conn.hostport)
 
     def _begin_try(self, conn: UpstreamConnection) -> None:
         """Send the request on `conn`; `_end_try` tells when the try is over."""
@@ -469,7 +299,7 @@ class Exchange:
         now = self.loop.time()
         conn.last_read = now
         self.upstream_started = now
-        self._got_response_byte = False
+        self.got_response_byte = False
         self._trying = True
         conn.send(self.forward_head + self.body.replay())
         self.sending = True
@@ -502,7 +332,7 @@ class Exchange:
         endpoint, self._endpoint = self._endpoint, None
         if endpoint is not None:
             self.down.server.chooser.finished(endpoint, None)
-        self._drop_upstream()
+        self.drop_upstream()
 
     def add_upstream_headers(self, names: frozenset[bytes], lines: bytes) -> None:
         """Give the pod `lines`, dropping the client's headers of `names`."""
@@ -545,7 +375,7 @@ class Exchange:
         if not self.active:
             self._rejected = 413  # queued behind another request: answer in turn
             return
-        self._drop_upstream()
+        self.drop_upstream()
         self._end_try()
         self.respond_error(413)
 
@@ -554,28 +384,28 @@ class Exchange:
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], keep_alive: bool
     ) -> None:
         """The pod's response head: re-serialise it for the client."""
-        self._got_response_byte = True
+        self.got_response_byte = True
         if status == 101:
             self._switch(reason, headers)
             return
         budget = self.budget
         if budget is not None and status in budget.statuses:
             retried = StatusRetried(status)
-            if self._may_retry(retried):
-                self.upstream_failed(retried)  # dropped unread; `_forward` tries the next pod
+            if tries.may_retry(self, retried):
+                self.upstream_failed(retried)  # dropped unread; the next pod is tried in a task
                 return
         if status in self.error_codes:
             self._intercept(status)
             return
         try:
-            head = self._response_head(status, reason, headers)
+            head = client_head(self, status, reason, headers)
         except InvalidResponse as err:
             self.upstream_failed(err)
             if self.upstream is not None:
                 self.upstream.close()
             return
         self.status = status
-        self.upstream_status = _join(self.upstream_status, str(status))
+        self.upstream_status = tries.join(self.upstream_status, str(status))
         self.upstream_time = self.loop.time() - self.upstream_started
         self.response_started = True
         self.down.write(head)
@@ -594,13 +424,13 @@ class Exchange:
             conn.close()
             return
         self.status = 101
-        self.upstream_status = _join(self.upstream_status, "101")
+        self.upstream_status = tries.join(self.upstream_status, "101")
         self.upstream_time = self.loop.time() - self.upstream_started
         self.response_started = self.close_after = True
         self.down.write(head)
         self.upstream, conn.exchange, self.sending = None, None, False
-        if self._total is not None:
-            self._total.reschedule(None)  # Envoy's route timeout ends with the response head
+        if self.total_timer is not None:
+            self.total_timer.reschedule(None)  # Envoy's route timeout ends with the response head
         self.tunnel = open_tunnel(self, conn, switched)
 
     def tunnel_ended(self) -> None:
@@ -613,35 +443,16 @@ class Exchange:
 
     def _intercept(self, status: int) -> None:
         """An upstream status listed in `custom-http-errors`: drop this response unread (its
-        connection cannot be reused) and let `_inline_try_ended` or `_proxy` fetch the error
+        connection cannot be reused) and let `_inline_try_ended` or `tries.proxy` fetch the error
         page."""
         self.error_codes = frozenset()
         self.intercepted = status
-        self.upstream_status = _join(self.upstream_status, str(status))
+        self.upstream_status = tries.join(self.upstream_status, str(status))
         self.body.discard = True
         if not self.body.complete:
             self.close_after = True  # the rest of the body is read nowhere
-        self._drop_upstream()
+        self.drop_upstream()
         self._end_try()
-
-    def _response_head(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> bytes:
-        policy = self.route.headers if self.route is not None else None
-        head, self.rechunk, self.close_delimited, ends_by_close = response_head(
-            status, reason, headers, self.head, policy, self.replaced
-        )
-        head += self.added_headers + self.set_cookie
-        if self.auth_cookies and status in _ADD_HEADER_STATUSES:
-            head += self.auth_cookies
-        if ends_by_close or not self.body.complete:
-            self.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
-        if not self.down.keeps_alive(self):
-            self.close_after = True
-            return head + b"Connection: close\r\n\r\n"
-        if self.head.version == "1.0":
-            return head + b"Connection: keep-alive\r\n\r\n"
-        return head + b"\r\n"
 
     def on_response_body(self, body: bytes) -> None:
         """A piece of the response body: straight to the client."""
@@ -671,7 +482,7 @@ class Exchange:
         """The try failed: before the response started it may be retried, after it cannot."""
         if not self._trying:
             return
-        self._drop_upstream()
+        self.drop_upstream()
         if self.response_started:
             self.close_after = True  # the client sees the response cut short
             self._end_try()
@@ -693,7 +504,7 @@ class Exchange:
                 conn.close()
         self._end_try()
 
-    def _drop_upstream(self) -> None:
+    def drop_upstream(self) -> None:
         conn, self.upstream = self.upstream, None
         self.sending = False
         if conn is not None:
@@ -771,8 +582,3 @@ class Exchange:
         )
         self.bytes_sent = len(response)
         self.down.write(response)
-
-
-def _join(previous: str, value: str) -> str:
-    """nginx's `$upstream_addr` / `$upstream_status` form: one entry per try."""
-    return f"{previous}, {value}" if previous else value

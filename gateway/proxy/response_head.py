@@ -11,10 +11,15 @@ depends on the client connection as a whole.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway.proxy.errors import InvalidResponse
 from gateway.proxy.request import RequestHead
 from gateway.proxy.responses import reason as reason_phrase
 from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location, rewrite_refresh
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Exchange
 
 # Removed from responses; Content-Length and Transfer-Encoding are re-emitted by us.
 _HOP_BY_HOP = frozenset(
@@ -32,6 +37,9 @@ _HOP_BY_HOP = frozenset(
 
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 """The usual `Connection` values: they name no header to remove."""
+
+_ADD_HEADER_STATUSES = frozenset({200, 201, 204, 206, 301, 302, 303, 304, 307, 308})
+"""The statuses nginx's `add_header` (without `always`) adds to."""
 
 Framing = tuple[bytes, bool, bool, bool]
 """(status line and headers without `Connection` and the blank line, re-chunk the body, the body
@@ -91,6 +99,28 @@ def response_head(
     if policy is not None:
         lines.append(policy.response_lines)
     return b"".join(lines), rechunk, close_delimited, ends_by_close
+
+
+def client_head(
+    ex: Exchange, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
+) -> bytes:
+    """The whole head for the exchange's client: `response_head`, the gateway's own headers,
+    and `Connection` as the client connection's fate decides (set on the exchange)."""
+    policy = ex.route.headers if ex.route is not None else None
+    head, ex.rechunk, ex.close_delimited, ends_by_close = response_head(
+        status, reason, headers, ex.head, policy, ex.replaced
+    )
+    head += ex.added_headers + ex.set_cookie
+    if ex.auth_cookies and status in _ADD_HEADER_STATUSES:
+        head += ex.auth_cookies
+    if ends_by_close or not ex.body.complete:
+        ex.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
+    if not ex.down.keeps_alive(ex):
+        ex.close_after = True
+        return head + b"Connection: close\r\n\r\n"
+    if ex.head.version == "1.0":
+        return head + b"Connection: keep-alive\r\n\r\n"
+    return head + b"\r\n"
 
 
 def _rewrite_value(policy: HeaderPolicy, name: bytes, value: bytes) -> bytes:
