@@ -14,14 +14,14 @@ import json
 import os
 import select
 import time
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
 
-FLUSH_BYTES = 64 * 1024
-FLUSH_DELAY = 0.2
-ATOMIC_WRITE = select.PIPE_BUF
+FLUSH_BYTES: Final = 64 * 1024
+FLUSH_DELAY: Final = 0.2
+ATOMIC_WRITE: Final = select.PIPE_BUF
 """The largest write to a pipe that no other process's write can split (4096 on Linux)."""
 
 

@@ -17,7 +17,6 @@ from gateway.snapshot import SnapshotHolder
 from routing.globals import GlobalConfig
 
 if TYPE_CHECKING:
-    from gateway.proxy.exchange import Exchange
     from routing.certificates import KeyPair
 
 logger = logging.getLogger("gateway")
@@ -41,16 +40,12 @@ class DataPlane:
         self.access_log = AccessLog(access_stream, self.loop, shared=shared_stream)
         self.proxy = ProxyServer(
             holder,
-            observe=self._observe,
+            observers=(metrics.observe, self.access_log.write),
             early_error=self._early_error,
             connections_changed=metrics.connection_change,
             fallback_certificate=fallback_certificate,
         )
         metrics.watch(self.proxy)
-
-    def _observe(self, exchange: Exchange) -> None:
-        self.metrics.observe(exchange)
-        self.access_log.write(exchange)
 
     def _early_error(self, status: int, client: str) -> None:
         self.metrics.early_error(status)

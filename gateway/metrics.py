@@ -13,9 +13,8 @@ metric families when Prometheus scrapes (the event loop is single-threaded, so n
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -30,12 +29,37 @@ if TYPE_CHECKING:
     from gateway.proxy.upstream import UpstreamPool
     from routing.model import Snapshot
 
-_METHODS = frozenset(
+_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
 )
-_TIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-_SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
-_ROUTE = ("namespace", "ingress", "service")
+_TIME_BUCKETS: Final[tuple[float, ...]] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+_SIZE_BUCKETS: Final[tuple[float, ...]] = (
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    4194304.0,
+    16777216.0,
+)
+_ROUTE: Final[tuple[str, ...]] = ("namespace", "ingress", "service")
 
 
 class _PoolCollector(Collector):
@@ -153,18 +177,26 @@ class _TunnelCollector(Collector):
 class _Buckets:
     """One histogram's counts for one label set: a bucket index per observation."""
 
-    __slots__ = ("counts", "sum")
+    __slots__ = ("bounds", "counts", "sum")
 
-    def __init__(self, size: int) -> None:
-        self.counts = [0] * (size + 1)  # the last one is +Inf
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
         self.sum = 0.0
 
-    def observe(self, bounds: tuple[float, ...], value: float) -> None:
-        self.counts[bisect_left(bounds, value)] += 1
+    def observe(self, value: float) -> None:
+        # A compiled scan from the smallest bound: most values fall in the first buckets, and
+        # `bisect` costs a call and a boxed comparison per step.
+        index = 0
+        for bound in self.bounds:
+            if value <= bound:
+                break
+            index += 1
+        self.counts[index] += 1
         self.sum += value
 
 
-_HISTOGRAMS = (
+_HISTOGRAMS: Final = (
     (
         "gateway_request_duration_seconds",
         "Time from a complete request head to the last response byte.",
@@ -180,32 +212,57 @@ _HISTOGRAMS = (
 )
 
 
+class _RouteCounts:
+    """Everything counted for one label set (namespace, Ingress, Service)."""
+
+    __slots__ = ("duration", "request_size", "requests", "response_size", "upstream")
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = {}
+        """Requests answered, by (method, status)."""
+        self.duration = _Buckets(_TIME_BUCKETS)
+        self.upstream = _Buckets(_TIME_BUCKETS)
+        self.request_size = _Buckets(_SIZE_BUCKETS)
+        self.response_size = _Buckets(_SIZE_BUCKETS)
+
+    def histograms(self) -> tuple[_Buckets, ...]:
+        """In the order of `_HISTOGRAMS`."""
+        return (self.duration, self.upstream, self.request_size, self.response_size)
+
+
 class _RequestCollector(Collector):
     """Per-request counters and histograms, kept as plain numbers and exported on scrape."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, ...], int] = {}
-        self.routes: dict[tuple[str, str, str], tuple[_Buckets, ...]] = {}
+        self.routes: dict[tuple[str, str, str], _RouteCounts] = {}
+        self.early: dict[int, int] = {}
+        """Requests refused before they had a route (a malformed head), by status."""
         self.connections_total = 0
         self.connections_active = 0
 
-    def route(self, labels: tuple[str, str, str]) -> tuple[_Buckets, ...]:
-        buckets = self.routes.get(labels)
-        if buckets is None:
-            buckets = self.routes[labels] = tuple(_Buckets(len(b)) for _, _, b in _HISTOGRAMS)
-        return buckets
+    def route(self, labels: tuple[str, str, str]) -> _RouteCounts:
+        counts = self.routes.get(labels)
+        if counts is None:
+            counts = self.routes[labels] = _RouteCounts()
+        return counts
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         requests = CounterMetricFamily(
             "gateway_requests", "Requests answered.", labels=[*_ROUTE, "method", "status"]
         )
-        for key, count in sorted(self.requests.items()):
-            requests.add_metric(list(key), count)
+        samples = [(["", "", "", "", str(status)], n) for status, n in self.early.items()]
+        for labels, counts in self.routes.items():
+            samples += [
+                ([*labels, method, str(status)], n)
+                for (method, status), n in counts.requests.items()
+            ]
+        for values, count in sorted(samples):
+            requests.add_metric(values, count)
         yield requests
         for index, (name, doc, bounds) in enumerate(_HISTOGRAMS):
             family = HistogramMetricFamily(name, doc, labels=list(_ROUTE))
-            for labels, all_buckets in sorted(self.routes.items()):
-                data = all_buckets[index]
+            for labels, counts in sorted(self.routes.items()):
+                data = counts.histograms()[index]
                 cumulative, running = [], 0
                 for bound, count in zip((*bounds, float("inf")), data.counts, strict=True):
                     running += count
@@ -250,6 +307,8 @@ class TrafficMetrics:
         self.registry = registry or CollectorRegistry()
         self._requests = _RequestCollector()
         self.registry.register(self._requests)
+        self._snapshot: Snapshot | None = None
+        self._by_target: dict[int, tuple[object, _RouteCounts]] = {}
 
     def watch(self, proxy: ProxyServer) -> None:
         """Export the counters `proxy` keeps itself (read at scrape time)."""
@@ -263,23 +322,39 @@ class TrafficMetrics:
 
     def observe(self, exchange: Exchange) -> None:
         """Record one finished request."""
-        target = exchange.target
-        labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
-        method = exchange.head.method if exchange.head.method in _METHODS else "OTHER"
-        key = (*labels, method, str(exchange.status))
-        requests = self._requests.requests
+        counts = self._counts_for(exchange)
+        method = exchange.head.method
+        key = (method if method in _METHODS else "OTHER", exchange.status)
+        requests = counts.requests
         requests[key] = requests.get(key, 0) + 1
-        duration, upstream, request_size, response_size = self._requests.route(labels)
-        duration.observe(_TIME_BUCKETS, exchange.loop.time() - exchange.started)
+        counts.duration.observe(exchange.loop.time() - exchange.started)
         if exchange.upstream_time:
-            upstream.observe(_TIME_BUCKETS, exchange.upstream_time)
-        request_size.observe(_SIZE_BUCKETS, exchange.body.received)
-        response_size.observe(_SIZE_BUCKETS, exchange.bytes_sent)
+            counts.upstream.observe(exchange.upstream_time)
+        counts.request_size.observe(exchange.body.received)
+        counts.response_size.observe(exchange.bytes_sent)
+
+    def _counts_for(self, exchange: Exchange) -> _RouteCounts:
+        """The counts of the exchange's label set, found by the identity of the route or
+        backend that answered: reading its names and hashing them for every request cost a
+        tenth of the gateway's own work. The cache holds the targets of one snapshot (so it
+        is bounded by the route table) and each entry keeps its target alive, so an `id` is
+        never reused while it is a key."""
+        if exchange.snapshot is not self._snapshot:
+            self._snapshot = exchange.snapshot
+            self._by_target.clear()
+        target = exchange.target
+        cached = self._by_target.get(id(target))
+        if cached is not None and cached[0] is target:
+            return cached[1]
+        labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
+        counts = self._requests.route(labels)
+        self._by_target[id(target)] = (target, counts)
+        return counts
 
     def early_error(self, status: int) -> None:
         """A malformed request answered before it had a route."""
-        key = ("", "", "", "", str(status))
-        self._requests.requests[key] = self._requests.requests.get(key, 0) + 1
+        early = self._requests.early
+        early[status] = early.get(status, 0) + 1
 
     def connection_change(self, delta: int) -> None:
         """A client connection opened (+1) or closed (-1)."""

@@ -142,7 +142,7 @@ def _settings(config: GlobalConfig) -> dict[str, Any]:
     return {
         f.name.replace("_", "-"): sorted(value) if isinstance(value, frozenset) else value
         for f in fields(config)
-        if (value := getattr(config, f.name)) != getattr(default, f.name)
+        if f.init and (value := getattr(config, f.name)) != getattr(default, f.name)
     }
 
 

@@ -11,7 +11,7 @@ previous value of that key stays in force (the other keys still apply).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from annotations._validators import boolean, cidrs, count, seconds, size
 from annotations.retries import conditions as next_upstream
@@ -113,16 +113,17 @@ class GlobalConfig:
     limit_zone_clients: int = 65536
     host_wide_regex: bool = False
 
-    @property
-    def max_head_bytes(self) -> int:
-        """Request line plus headers, at most (431 beyond): all the large buffers together."""
-        number, buffer = self.large_client_header_buffers
-        return number * buffer
+    max_head_bytes: int = field(init=False, compare=False, repr=False)
+    """Request line plus headers, at most (431 beyond): all the large buffers together.
+    Derived from `large_client_header_buffers`, like `max_uri_bytes`; fields rather than
+    properties because the proxy reads them for every request."""
+    max_uri_bytes: int = field(init=False, compare=False, repr=False)
+    """Request target, at most (414 beyond): one large buffer, as nginx."""
 
-    @property
-    def max_uri_bytes(self) -> int:
-        """Request target, at most (414 beyond): one large buffer, as nginx."""
-        return self.large_client_header_buffers[1]
+    def __post_init__(self) -> None:
+        number, buffer = self.large_client_header_buffers
+        object.__setattr__(self, "max_head_bytes", number * buffer)
+        object.__setattr__(self, "max_uri_bytes", buffer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,4 +427,6 @@ def describe_default(key: str) -> str:
     return str(value)
 
 
-assert {s.key for s in SETTINGS} == {f.name.replace("_", "-") for f in fields(GlobalConfig)}
+assert {s.key for s in SETTINGS} == {
+    f.name.replace("_", "-") for f in fields(GlobalConfig) if f.init
+}

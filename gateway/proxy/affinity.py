@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Container, Sequence
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from routing.model import BackendKey, CanaryBackend, Endpoint, Route, Snapshot
 
@@ -33,17 +33,17 @@ if TYPE_CHECKING:
     from gateway.proxy.balancer import Balancer
     from gateway.proxy.request import Peer, RequestHead
 
-_NEW_KEY_DRAWS = 32
+_NEW_KEY_DRAWS: Final = 32
 """Random keys tried for a new balanced session before walking the ring from the last one."""
 
 # Clients that reject `SameSite=None` cookies or treat them as `Strict`
 # (the list the Chromium project published with its SameSite change).
-_SAMESITE_NONE_INCOMPATIBLE = (
+_SAMESITE_NONE_INCOMPATIBLE: Final = (
     re.compile(r"\(iP.+; CPU .*OS 12[_\d]*.*\) AppleWebKit/"),
     re.compile(r"\(Macintosh;.*Mac OS X 10_14[_\d]*.*\) AppleWebKit/(?!.*Chrom(e|ium))"),
     re.compile(r"Chrom(e|ium)/(5[1-9]|6[0-6])\."),
 )
-_UC_BROWSER = re.compile(r"UCBrowser/(\d+)\.(\d+)\.(\d+)")
+_UC_BROWSER: Final = re.compile(r"UCBrowser/(\d+)\.(\d+)\.(\d+)")
 
 
 def _digest(text: str, length: int) -> str:

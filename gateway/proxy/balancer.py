@@ -31,7 +31,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Container, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from gateway.proxy.variables import expand
 from routing.model import BackendKey, Endpoint, Snapshot
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from gateway.proxy.request import RequestHead
 
 T = TypeVar("T")
-POINTS_PER_ENDPOINT = 160
-EWMA_DECAY_SECONDS = 10.0
+POINTS_PER_ENDPOINT: Final = 160
+EWMA_DECAY_SECONDS: Final = 10.0
 
 
 class Ring(Generic[T]):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from cryptography import x509
@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
     from routing.tlspolicy import ClientAuth
 
-HEADERS = frozenset(
+HEADERS: Final = frozenset(
     {b"ssl-client-verify", b"ssl-client-subject-dn", b"ssl-client-issuer-dn", b"ssl-client-cert"}
 )
 """The headers the gateway sets for the pod; the client's copies are dropped."""
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.proxy import tries
 from gateway.proxy.errors import (
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_CONFIG = GlobalConfig()
+_DEFAULT_CONFIG: Final = GlobalConfig()
 
 
 class Exchange:
@@ -101,6 +101,9 @@ class Exchange:
     """True from a try's request until its answer is complete or it failed."""
     _endpoint: Endpoint | None = None
     """The endpoint of the try `start` made, until `_inline_try_ended`."""
+    _try_addr = ""
+    """The `ip:port` of the latest try's connection, made once per connection: an endpoint's
+    `hostport` would format it again for every request."""
     _abandoned = False
     _ended = False
 
@@ -212,7 +215,7 @@ class Exchange:
             return
         try:
             if err is None:
-                self.upstream_addr = tries.join(self.upstream_addr, endpoint.hostport)
+                self.upstream_addr = tries.join(self.upstream_addr, self._try_addr)
                 tries.succeeded(self, endpoint)
                 if self.intercepted and not self.response_started:
                     self._to_task(partial(tries.error_page, self))
@@ -289,11 +292,12 @@ class Exchange:
         self._waiter = waiter = self.loop.create_future()
         self._begin_try(conn)
         await waiter
-        self.upstream_addr = tries.join(self.upstream_addr, conn.hostport)
+        self.upstream_addr = tries.join(self.upstream_addr, self._try_addr)
 
     def _begin_try(self, conn: UpstreamConnection) -> None:
         """Send the request on `conn`; `_end_try` tells when the try is over."""
         self.upstream = conn
+        self._try_addr = conn.hostport
         conn.exchange = self
         conn.requests += 1
         now = self.loop.time()

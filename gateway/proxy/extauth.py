@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from gateway.proxy.request import HOP_BY_HOP, nominated_headers, request_line
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CACHE_SIZE = 10_000
+CACHE_SIZE: Final = 10_000
 """Cached verdicts kept; the least recently used goes first."""
-_NOT_SENT = frozenset(
+_NOT_SENT: Final = frozenset(
     {
         *HOP_BY_HOP,
         b"host",
@@ -70,7 +70,7 @@ class Verdict:
     """`WWW-Authenticate` lines of a 401."""
 
 
-FAILED = Verdict(500)
+FAILED: Final = Verdict(500)
 
 
 class ExternalAuthenticator:

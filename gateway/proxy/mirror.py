@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 import ssl
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 1024
+MAX_IN_FLIGHT: Final = 1024
 """Copies alive at once in this process; beyond, requests are not copied (`dropped`)."""
-MAX_UNSENT = 256 * 1024
+MAX_UNSENT: Final = 256 * 1024
 """Bytes a copy may hold waiting for its mirror before it is dropped."""
 
 Labels = tuple[str, str]

@@ -26,21 +26,22 @@ import ctypes
 import logging
 import ssl
 from collections.abc import Callable
+from typing import Final
 
 logger = logging.getLogger(__name__)
 
-_P = ctypes.c_void_p
-_HELLO_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, _P, ctypes.POINTER(ctypes.c_int), _P)
-_VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, _P)
+_P: Final = ctypes.c_void_p
+_HELLO_CALLBACK: Final = ctypes.CFUNCTYPE(ctypes.c_int, _P, ctypes.POINTER(ctypes.c_int), _P)
+_VERIFY_CALLBACK: Final = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, _P)
 
-_SSL_CTRL_SET_MIN_PROTO_VERSION = 123
-_SSL_CTRL_SET_MAX_PROTO_VERSION = 124
-_SSL_VERIFY_PEER = 0x01
-_X509_V_FLAG_CRL_CHECK = 0x04
-_X509_V_FLAG_CRL_CHECK_ALL = 0x08
-_TLSEXT_TYPE_SERVER_NAME = 0
-_CLIENT_HELLO_SUCCESS = 1
-TLS_VERSIONS = {
+_SSL_CTRL_SET_MIN_PROTO_VERSION: Final = 123
+_SSL_CTRL_SET_MAX_PROTO_VERSION: Final = 124
+_SSL_VERIFY_PEER: Final = 0x01
+_X509_V_FLAG_CRL_CHECK: Final = 0x04
+_X509_V_FLAG_CRL_CHECK_ALL: Final = 0x08
+_TLSEXT_TYPE_SERVER_NAME: Final = 0
+_CLIENT_HELLO_SUCCESS: Final = 1
+TLS_VERSIONS: Final = {
     "TLSv1.0": ssl.TLSVersion.TLSv1,
     "TLSv1.1": ssl.TLSVersion.TLSv1_1,
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,
@@ -134,7 +135,7 @@ def _loaded() -> tuple[ctypes.CDLL | None, str]:
 
 
 _LIB, UNAVAILABLE_REASON = _loaded()
-AVAILABLE = _LIB is not None
+AVAILABLE: Final = _LIB is not None
 
 
 def _accept_any(preverify_ok: int, store: int | None) -> int:
@@ -142,8 +143,8 @@ def _accept_any(preverify_ok: int, store: int | None) -> int:
     return 1
 
 
-_ACCEPT_ANY_CALLBACK = _VERIFY_CALLBACK(_accept_any)
-_ACCEPT_ANY = ctypes.cast(_ACCEPT_ANY_CALLBACK, _P)
+_ACCEPT_ANY_CALLBACK: Final = _VERIFY_CALLBACK(_accept_any)
+_ACCEPT_ANY: Final = ctypes.cast(_ACCEPT_ANY_CALLBACK, _P)
 
 
 def install_client_hello(

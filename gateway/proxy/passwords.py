@@ -24,21 +24,21 @@ import hmac
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from gateway.proxy.request import RequestHead, header_value
 
 if TYPE_CHECKING:
     from routing.auth import PasswordFile
 
-CACHE_SIZE = 10_000
+CACHE_SIZE: Final = 10_000
 """Verified (hash, password) pairs remembered; the least recently used goes first."""
-CHECK_THREADS = 2
+CHECK_THREADS: Final = 2
 """Threads for slow hashes: enough to use the cores, few enough that a flood of wrong
 passwords queues instead of taking every core from the proxy."""
 
-_ITOA64 = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_CRYPT_DATA_SIZE = 32768
+_ITOA64: Final = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CRYPT_DATA_SIZE: Final = 32768
 """sizeof(struct crypt_data) in libxcrypt: the scratch space `crypt_rn` works in."""
 
 

@@ -17,7 +17,7 @@ moving bytes; they read and set the exchange's request-scoped fields.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.proxy import clientcerts, policies
 from gateway.proxy.extauth import signin_location
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
     from routing.auth import ExternalCheck, PasswordFile
 
-PREFLIGHT_PAGE = ("text/plain charset=UTF-8", b"")
+PREFLIGHT_PAGE: Final = ("text/plain charset=UTF-8", b"")
 """The answer to a CORS preflight: 204 with an empty text body (ingress-nginx's)."""
 
 

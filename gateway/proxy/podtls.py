@@ -9,12 +9,13 @@ Defaults are nginx's `proxy_ssl_*`: the pod's certificate is not checked unless
 from __future__ import annotations
 
 import ssl
+from typing import Final
 
 from gateway.proxy import openssl
 from gateway.proxy.tls import load_pair
 from routing.podtls import PodTls
 
-_VERSIONS = {
+_VERSIONS: Final = {
     "TLSv1.0": ssl.TLSVersion.TLSv1,
     "TLSv1.1": ssl.TLSVersion.TLSv1_1,
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,

@@ -20,7 +20,7 @@ load balancer does not redirect requests that were HTTPS at the edge (higress#29
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.proxy.request import Peer, RequestHead, header_value, in_networks
 
@@ -68,7 +68,7 @@ def https_redirect(
     return f"https://{head.host}{uri}"
 
 
-HSTS_REPLACES = frozenset({b"strict-transport-security"})
+HSTS_REPLACES: Final = frozenset({b"strict-transport-security"})
 """The pod's own HSTS header gives way to the gateway's (ingress-nginx sets, not adds, it)."""
 
 
@@ -117,7 +117,7 @@ def ip_verdict(route: Route, client_ip: str, config: GlobalConfig) -> bool | Non
     return allow is None or in_networks(client_ip, allow)
 
 
-CORS_REPLACES = frozenset(
+CORS_REPLACES: Final = frozenset(
     {
         b"access-control-allow-origin",
         b"access-control-allow-credentials",
@@ -129,9 +129,9 @@ CORS_REPLACES = frozenset(
 )
 """The pod's CORS headers give way to the gateway's when the origin is allowed (nginx's
 `more_set_headers` replaces them)."""
-CORS_AND_HSTS = CORS_REPLACES | HSTS_REPLACES
-_ANY_ORIGIN = b"Access-Control-Allow-Origin: *\r\n"
-_VARY_ORIGIN = b"Vary: Origin\r\n"
+CORS_AND_HSTS: Final = CORS_REPLACES | HSTS_REPLACES
+_ANY_ORIGIN: Final = b"Access-Control-Allow-Origin: *\r\n"
+_VARY_ORIGIN: Final = b"Vary: Origin\r\n"
 
 
 def cors_headers(cors: Cors, head: RequestHead) -> tuple[bytes, bool]:

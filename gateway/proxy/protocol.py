@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -46,16 +46,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_CONFIG = GlobalConfig()
-MAX_HEADERS = 100
+_DEFAULT_CONFIG: Final = GlobalConfig()
+MAX_HEADERS: Final = 100
 """Header fields per request (431 beyond), as Envoy and Kestrel."""
-CLIENT_SEND_TIMEOUT = 60.0
+CLIENT_SEND_TIMEOUT: Final = 60.0
 """A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
-FIRST_REQUEST_GRACE = 1.0
+FIRST_REQUEST_GRACE: Final = 1.0
 """At shutdown, how long a new connection may take to start its first request."""
-LINGER_IDLE = 5.0
+LINGER_IDLE: Final = 5.0
 """Lingering close: give up when the client sends nothing for this long (nginx 5 s)…"""
-LINGER_TOTAL = 30.0
+LINGER_TOTAL: Final = 30.0
 """…or after this long in all (nginx lingering_time)."""
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.proxy.request import in_networks
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from routing.globals import GlobalConfig
     from routing.model import Route, Snapshot
 
-LOCAL_RATE_LIMITED = ("text/plain", b"local_rate_limited")
+LOCAL_RATE_LIMITED: Final = ("text/plain", b"local_rate_limited")
 """Envoy's answer body for a local rate limit (Higress)."""
 
 IngressKey = tuple[str, str]

@@ -14,6 +14,7 @@ import ipaddress
 import random
 import re
 from functools import lru_cache
+from typing import Final
 from urllib.parse import unquote_plus
 
 from routing.globals import GlobalConfig
@@ -22,7 +23,7 @@ from routing.paths import normalise_request_path, request_host
 from routing.redirect import RequestLine
 
 # Removed before forwarding, whatever `Connection` says (RFC 9110 §7.6.1, httpoxy's `Proxy`).
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -38,7 +39,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Set by the gateway; client values are dropped unless the peer is a trusted proxy.
-FORWARDED = frozenset(
+FORWARDED: Final = frozenset(
     {
         b"x-forwarded-for",
         b"x-forwarded-proto",
@@ -48,7 +49,7 @@ FORWARDED = frozenset(
     }
 )
 # nginx's "unique" request headers: a second copy is a 400 (reliability.md §1.2).
-SINGLETONS = frozenset(
+SINGLETONS: Final = frozenset(
     {
         b"host",
         b"content-length",
@@ -65,17 +66,17 @@ SINGLETONS = frozenset(
     }
 )
 # Nothing in the Connection header may nominate these away.
-_PROTECTED = frozenset({b"host", b"content-length", b"authorization", b"x-request-id"})
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_PROTECTED: Final = frozenset({b"host", b"content-length", b"authorization", b"x-request-id"})
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _random_bits = random.getrandbits
-_ID_LEAD = 1 << 128
+_ID_LEAD: Final = 1 << 128
 """Set above a request ID's 128 bits so that `hex()` always gives 32 digits after `0x1`."""
-_HOST_RE = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{1,5})?$")
+_HOST_RE: Final = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{1,5})?$")
 # Single bytes as integers: on Python 3.11 `b"_" in name` first tries b"_" as an integer, and
 # raises and clears a TypeError (220 ns a test); `ord("_") in name` is a memchr (22 ns).
 _UNDERSCORE, _HASH = ord("_"), ord("#")
-LINE_FEED = ord("\n")
+LINE_FEED: Final = ord("\n")
 
 
 class RequestHead:
@@ -407,7 +408,7 @@ def upstream_head(
 
 
 # Set by the gateway on the request for a custom error page; client values are dropped.
-_ERROR_PAGE_HEADERS = frozenset(
+_ERROR_PAGE_HEADERS: Final = frozenset(
     {
         b"x-code",
         b"x-format",
@@ -477,7 +478,7 @@ def nominated_headers(head: RequestHead) -> frozenset[bytes]:
     return frozenset(t.strip().lower() for t in value.split(b",")) - _PROTECTED
 
 
-_UNSAFE_PATH = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+_UNSAFE_PATH: Final = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
 
 
 def target_of(head: RequestHead, path: str | None) -> str:

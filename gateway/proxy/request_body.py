@@ -9,13 +9,13 @@ possible after that (nginx's rule for a body it could not keep).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from annotations.body import BodyLimits
     from routing.globals import GlobalConfig
 
-REPLAY_LIMIT = 64 * 1024
+REPLAY_LIMIT: Final = 64 * 1024
 """Request body bytes kept for a retry (unless `client-body-buffer-size` says otherwise); also
 the most held before reads pause while no try takes the body."""
 

@@ -11,7 +11,7 @@ depends on the client connection as a whole.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.proxy.errors import InvalidResponse
 from gateway.proxy.request import RequestHead
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
 
 # Removed from responses; Content-Length and Transfer-Encoding are re-emitted by us.
-_HOP_BY_HOP = frozenset(
+_HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -35,10 +35,10 @@ _HOP_BY_HOP = frozenset(
     }
 )
 
-_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close"})
 """The usual `Connection` values: they name no header to remove."""
 
-_ADD_HEADER_STATUSES = frozenset({200, 201, 204, 206, 301, 302, 303, 304, 307, 308})
+_ADD_HEADER_STATUSES: Final = frozenset({200, 201, 204, 206, 301, 302, 303, 304, 307, 308})
 """The statuses nginx's `add_header` (without `always`) adds to."""
 
 Framing = tuple[bytes, bool, bool, bool]
@@ -59,7 +59,8 @@ def response_head(
     `replaced` names (lower case) headers of the pod's that the gateway writes itself."""
     nominated = replaced
     for name, value in headers:
-        if name.lower() == b"connection":
+        # `len` first: most names cannot be `Connection`, and lower-casing each costs a call.
+        if len(name) == 10 and name.lower() == b"connection":
             tokens = value.strip().lower()
             if tokens not in _PLAIN_CONNECTION:
                 nominated = nominated | frozenset(t.strip() for t in tokens.split(b","))
@@ -73,14 +74,17 @@ def response_head(
     request_id = False
     for name, value in headers:
         lower = name.lower()
-        if lower == b"content-length":
-            length = value.strip()
-        elif lower == b"transfer-encoding":
-            encoding = value.strip().lower()
-        if lower in _HOP_BY_HOP or lower in nominated:
+        if lower in _HOP_BY_HOP:
+            if lower == b"content-length":
+                length = value.strip()
+            elif lower == b"transfer-encoding":
+                encoding = value.strip().lower()
+            continue
+        if lower in nominated:
             continue
         request_id = request_id or lower == b"x-request-id"
-        lines.append(name + b": " + value.strip() + b"\r\n")
+        # Pieces, joined once below: no intermediate bytes per header.
+        lines += (name, b": ", value.strip(), b"\r\n")
     if encoding is not None and encoding != b"chunked":
         raise InvalidResponse(f"unsupported response Transfer-Encoding {encoding!r}")
     rechunk = close_delimited = ends_by_close = False

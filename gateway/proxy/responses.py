@@ -8,9 +8,10 @@ was read) always close it (DESIGN.md invariant 9).
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Final
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-SERVER_NAME = "ingress-gateway"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+SERVER_NAME: Final = "ingress-gateway"
 
 
 def reason(status: int) -> str:
@@ -21,7 +22,7 @@ def reason(status: int) -> str:
         return "Unknown"
 
 
-_BODIES: dict[int, bytes] = {}
+_BODIES: Final[dict[int, bytes]] = {}
 
 
 def _body(status: int) -> bytes:

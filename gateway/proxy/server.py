@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 from gateway.proxy.choice import EndpointChooser
 from gateway.proxy.extauth import ExternalAuthenticator
@@ -34,13 +34,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-POOL_SWEEP_INTERVAL = 5.0
+POOL_SWEEP_INTERVAL: Final = 5.0
 """Seconds between sweeps that close expired idle pod connections."""
 
-BACKLOG = 1024
+BACKLOG: Final = 1024
 """Connections the kernel may queue for a listening socket before it drops new ones."""
 
-TLS_HANDSHAKE_TIMEOUT = 60.0
+TLS_HANDSHAKE_TIMEOUT: Final = 60.0
 """Seconds a client has to finish the TLS handshake (nginx counts it in client_header_timeout,
 60 s by default)."""
 
@@ -52,7 +52,7 @@ class ProxyServer:
         self,
         holder: SnapshotHolder,
         *,
-        observe: Callable[[Exchange], None] = lambda exchange: None,
+        observers: Sequence[Callable[[Exchange], None]] = (),
         early_error: Callable[[int, str], None] = lambda status, client: None,
         connections_changed: Callable[[int], None] = lambda count: None,
         fallback_certificate: KeyPair | None = None,
@@ -73,7 +73,8 @@ class ProxyServer:
         """Exchanges being served, with the task that serves the rest of each (None while
         one is served in callbacks: `Exchange.start`)."""
         self.draining = False
-        self._observe = observe
+        self._observers = tuple(observers)
+        """What records a finished exchange (the metrics, the access log), called in turn."""
         self._early_error = early_error
         self._connections_changed = connections_changed
         self._servers: list[asyncio.Server] = []
@@ -151,7 +152,8 @@ class ProxyServer:
     def observe(self, exchange: Exchange) -> None:
         """Record a finished exchange (metrics, access log)."""
         try:
-            self._observe(exchange)
+            for observer in self._observers:
+                observer(exchange)
         except Exception:
             logger.exception("recording a request failed")
 

@@ -16,13 +16,14 @@ import contextlib
 import ssl
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import urlsplit
 
 import httptools
 
 from gateway.proxy.mirror import insecure_context
 
-MAX_BODY = 1024 * 1024
+MAX_BODY: Final = 1024 * 1024
 """Answer body bytes read (and dropped) before the connection is closed instead of reused."""
 
 

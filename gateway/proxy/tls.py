@@ -21,6 +21,7 @@ import ssl
 import warnings
 import weakref
 from collections.abc import Callable
+from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,10 +37,10 @@ from routing.tlspolicy import ClientAuth, HostPolicy
 
 logger = logging.getLogger(__name__)
 
-ALPN = ["http/1.1"]
+ALPN: Final = ["http/1.1"]
 """What the listener offers in ALPN: HTTP/1.1 is all the proxy speaks."""
 
-FAKE_CERTIFICATE_NAME = "Ingress Gateway Fake Certificate"
+FAKE_CERTIFICATE_NAME: Final = "Ingress Gateway Fake Certificate"
 
 
 class TlsTerminator:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from gateway.proxy.errors import InvalidResponse
 from gateway.proxy.request import RequestHead, header_value
@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
     from gateway.proxy.upstream import UpstreamConnection
 
-NEVER_TUNNELLED = frozenset({b"h2c"})
+NEVER_TUNNELLED: Final = frozenset({b"h2c"})
 """Upgrade protocols removed from every offer (HTTP/2 must not pass the gateway unseen)."""
-_WEBSOCKET = b"websocket"
-_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_WEBSOCKET: Final = b"websocket"
+_ACCEPT_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The constant RFC 6455 §1.3 appends to the key before hashing."""
 
 

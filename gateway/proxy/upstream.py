@@ -28,7 +28,7 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 import httptools
 
@@ -395,7 +395,7 @@ class UpstreamPool:
 
 
 K = TypeVar("K")
-_UNLIMITED = 2**62
+_UNLIMITED: Final = 2**62
 
 
 def _decrement(counts: dict[K, int], name: K) -> None:
