@@ -171,8 +171,8 @@ def _headers(
     nominated = nominated_headers(head)
     out = [
         (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in head.headers
-        if name.lower() not in _NOT_SENT and name.lower() not in nominated
+        for (name, value), lower in zip(head.headers, head.names, strict=True)
+        if lower not in _NOT_SENT and lower not in nominated
     ]
     request_uri = head.target.decode("latin-1")
     host = head.host_header.decode("latin-1")

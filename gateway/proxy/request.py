@@ -91,6 +91,7 @@ class RequestHead:
         "host_header",
         "keep_alive",
         "method",
+        "names",
         "path",
         "query_string",
         "raw_path",
@@ -112,6 +113,9 @@ class RequestHead:
         self.target = target
         self.version = version
         self.headers = headers
+        self.names = [name.lower() for name, _ in headers]
+        """The lower-case names of `headers`, in the same order (`check` keeps the two in
+        step): every reader of a header by name compares these, lower-casing each name once."""
         self.keep_alive = keep_alive
         self.host = ""
         """Request host in matching form (lower case, no port)."""
@@ -144,9 +148,10 @@ class RequestHead:
         """A cookie's value from the Cookie header(s) (nginx's `$cookie_<name>`: the name is
         compared without regard to case)."""
         wanted = name.lower().encode("latin-1")
-        for key, value in self.headers:
-            if key.lower() != b"cookie":
+        for index, key in enumerate(self.names):
+            if key != b"cookie":
                 continue
+            value = self.headers[index][1]
             for pair in value.split(b";"):
                 cookie_name, eq, cookie_value = pair.strip().partition(b"=")
                 if eq and cookie_name.lower() == wanted:
@@ -179,9 +184,11 @@ def check(head: RequestHead, max_uri: int) -> int:
 def _check_headers(head: RequestHead) -> int:
     seen: set[bytes] = set()
     kept: list[tuple[bytes, bytes]] = []
+    kept_names: list[bytes] = []
     host: bytes | None = None
-    for name, raw_value in head.headers:
-        lower = name.lower()
+    names = head.names
+    for index, (name, raw_value) in enumerate(head.headers):
+        lower = names[index]
         value = raw_value.strip(b" \t")
         if lower in SINGLETONS:
             if lower in seen:
@@ -208,7 +215,9 @@ def _check_headers(head: RequestHead) -> int:
         elif lower == b"x-request-id" and value:
             head.request_id = value.decode("latin-1")
         kept.append((name, value))
+        kept_names.append(lower)
     head.headers = kept
+    head.names = kept_names
     if host is None:
         if head.version == "1.1":
             return 400
@@ -294,9 +303,9 @@ class Peer:
 
 def header_value(head: RequestHead, name: bytes) -> bytes | None:
     """The first value of the header `name` (lower case), or None."""
-    for key, value in head.headers:
-        if key.lower() == name:
-            return value
+    for index, key in enumerate(head.names):
+        if key == name:
+            return head.headers[index][1]
     return None
 
 
@@ -359,8 +368,9 @@ def upstream_head(
         b"Host: " + host + b"\r\n",
     ]
     incoming: dict[bytes, bytes] = {}
-    for name, value in head.headers:
-        lower = name.lower()
+    names = head.names
+    for index, (name, value) in enumerate(head.headers):
+        lower = names[index]
         if lower in HOP_BY_HOP or lower in nominated:
             continue
         if lower in FORWARDED:
@@ -368,7 +378,7 @@ def upstream_head(
             continue
         if lower == b"x-request-id":
             continue
-        out.append(name + b": " + value + b"\r\n")
+        out += (name, b": ", value, b"\r\n")  # joined once below
     forwarded_for = client_ip
     if trusted and config.compute_full_forwarded_for and incoming.get(b"x-forwarded-for"):
         forwarded_for = f"{incoming[b'x-forwarded-for'].decode('latin-1')}, {peer.address}"
@@ -445,8 +455,9 @@ def error_page_head(
         b"HEAD / HTTP/1.1\r\n" if head.method == "HEAD" else b"GET / HTTP/1.1\r\n",
         b"Host: " + head.host_header + b"\r\n",
     ]
-    for name, value in head.headers:
-        lower = name.lower()
+    names = head.names
+    for index, (name, value) in enumerate(head.headers):
+        lower = names[index]
         if lower in HOP_BY_HOP or lower in nominated or lower in FORWARDED:
             continue
         if lower not in _ERROR_PAGE_HEADERS:

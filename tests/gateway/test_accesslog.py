@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from gateway.accesslog import AccessLog, json_text, seconds_text
+from gateway.accesslog import AccessLog, escaped, json_text, plain, seconds_text
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,8 @@ from gateway.accesslog import AccessLog, json_text, seconds_text
 def test_json_text_is_the_json_string(value: str) -> None:
     assert json.loads(json_text(value)) == value
     assert json_text(value) == json.dumps(value)
+    assert f'"{escaped(value)}"' == json.dumps(value)
+    assert plain(value) == (escaped(value) == value)
 
 
 @pytest.mark.parametrize(

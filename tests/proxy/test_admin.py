@@ -188,7 +188,18 @@ async def test_access_log_can_be_switched_off(upstreams, gateway) -> None:
     assert gw.access_log() == []
 
 
-async def test_access_log_escapes_client_controlled_values(upstreams, gateway) -> None:
+@pytest.mark.parametrize(
+    ("path", "request_id", "forwarded_for"),
+    [
+        ('/q"uote\\', 'id"\\', '"evil\\'),
+        ('/q"uote\\', "plain-id", "10.0.0.1"),  # one value needs escaping, the others not
+        ("/plain", 'id"\\', "10.0.0.1"),
+        ("/plain", "plain-id", '"evil\\'),
+    ],
+)
+async def test_access_log_escapes_client_controlled_values(
+    upstreams, gateway, path: str, request_id: str, forwarded_for: str
+) -> None:
     up = await upstreams()
     config = {"use-forwarded-headers": "true", "proxy-real-ip-cidr": "127.0.0.1/32"}
     gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])], configmap=config))
@@ -196,13 +207,13 @@ async def test_access_log_escapes_client_controlled_values(upstreams, gateway) -
         gw.port,
         get(
             "app.test",
-            '/q"uote\\',
-            headers=[("X-Request-ID", 'id"\\'), ("X-Forwarded-For", '"evil\\')],
+            path,
+            headers=[("X-Request-ID", request_id), ("X-Forwarded-For", forwarded_for)],
         ),
     )
     [line] = gw.access_log()  # parses as JSON
-    assert line["path"] == '/q"uote\\' and line["request_id"] == 'id"\\'
-    assert line["remote_addr"] == '"evil\\'
+    assert (line["path"], line["request_id"]) == (path, request_id)
+    assert line["remote_addr"] == forwarded_for
 
 
 async def test_malformed_requests_are_logged_too(upstreams, gateway) -> None:

@@ -51,7 +51,8 @@ async def test_hop_by_hop_and_nominated_headers_are_removed(upstreams, gateway) 
         get(
             "app.test",
             headers=[
-                ("Connection", "keep-alive, X-Secret, Host"),
+                ("X-Early", "named by the Connection header that follows"),
+                ("Connection", "keep-alive, X-Secret, Host, x-early"),
                 ("X-Secret", "s"),
                 ("Keep-Alive", "300"),
                 ("Proxy", "http://evil"),
@@ -75,6 +76,7 @@ async def test_hop_by_hop_and_nominated_headers_are_removed(upstreams, gateway) 
         "upgrade",
         "proxy-connection",
         "x_underscore",
+        "x-early",
     ):
         assert gone not in names
     assert "x-kept" in names and names.count("host") == 1
@@ -82,9 +84,9 @@ async def test_hop_by_hop_and_nominated_headers_are_removed(upstreams, gateway) 
 
 async def hop_by_hop_answer(request: Recorded, writer: asyncio.StreamWriter) -> None:
     """A pod response carrying hop-by-hop headers, two of them nominated by two `Connection`
-    headers."""
-    hops = [("Connection", "X-Hop-A"), ("Connection", "keep-alive, X-Hop-B")]
-    hops += [("X-Hop-A", "1"), ("X-Hop-B", "1"), ("Keep-Alive", "timeout=5"), ("X-Kept", "1")]
+    headers: one before the headers it names, one after."""
+    hops = [("X-Hop-B", "1"), ("Connection", "X-Hop-A"), ("Connection", "keep-alive, X-Hop-B")]
+    hops += [("X-Hop-A", "1"), ("Keep-Alive", "timeout=5"), ("X-Kept", "1")]
     writer.write(response(200, b"ok", hops))
 
 

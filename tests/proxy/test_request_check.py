@@ -64,3 +64,21 @@ def test_the_cache_of_hosts_stays_bounded() -> None:
         request_head = head(b"h%d.test" % i)
         assert check(request_head, 8192) == 0 and request_head.host == f"h{i}.test"
     assert request._matching_host.cache_info().currsize == limit
+
+
+def test_the_lower_case_names_stay_in_step_with_the_headers() -> None:
+    """`names` is what every lookup by name reads: `check` drops headers (underscores) and
+    strips values, and the two lists must still pair up."""
+    raw = [
+        (b"Host", b"a.test"),
+        (b"X_Dropped", b"1"),
+        (b"X-Request-ID", b" id "),
+        (b"ACCEPT", b"*"),
+    ]
+    checked = RequestHead("GET", b"/", "1.1", raw, True)
+    assert checked.names == [b"host", b"x_dropped", b"x-request-id", b"accept"]
+    assert check(checked, 8192) == 0
+    assert checked.names == [b"host", b"x-request-id", b"accept"]
+    assert [name.lower() for name, _ in checked.headers] == checked.names
+    assert request.header_value(checked, b"accept") == b"*"
+    assert checked.header("X-Request-Id") == "id"
