@@ -153,9 +153,8 @@ def start_floor(port: int, upstream: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["taskset", "-c", "0", *command], cwd=ROOT)
 
 
-def start_gateway(
-    folder: Path, port: int, admin: int, upstream: int, workers: int = 1
-) -> subprocess.Popen[bytes]:
+def write_manifests(folder: Path, upstream: int, workers: int = 1) -> Path:
+    """The benchmark's cluster: one Ingress with a Prefix route to one pod, the upstream."""
     manifests = folder / f"manifests-{workers}"
     manifests.mkdir()
     backend = {"service": {"name": "up", "port": {"number": 80}}}
@@ -192,6 +191,34 @@ def start_gateway(
         ],
     }
     (manifests / "bench.json").write_text(json.dumps(document))
+    return manifests
+
+
+def gateway_arguments(manifests: Path, port: int, admin: int, workers: int = 1) -> list[str]:
+    """`gateway run` on the benchmark's manifests, as every measurement runs it."""
+    return [
+        "run",
+        "--manifests",
+        str(manifests),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--admin",
+        f"127.0.0.1:{admin}",
+        "--configmap",
+        "default/cfg",
+        "--log-level",
+        "warning",
+        "--shutdown-delay",
+        "0",
+        "--workers",
+        str(workers),
+    ]
+
+
+def start_gateway(
+    folder: Path, port: int, admin: int, upstream: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    manifests = write_manifests(folder, upstream, workers)
     log = (folder / f"gateway-{workers}-access.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -199,36 +226,28 @@ def start_gateway(
             "-c",
             "0" if workers == 1 else "0,1",
             GATEWAY,
-            "run",
-            "--manifests",
-            str(manifests),
-            "--listen",
-            f"127.0.0.1:{port}",
+            *gateway_arguments(manifests, port, admin, workers),
             "--listen-tls",
             "127.0.0.1:0",
-            "--admin",
-            f"127.0.0.1:{admin}",
-            "--configmap",
-            "default/cfg",
-            "--log-level",
-            "warning",
-            "--shutdown-delay",
-            "0",
-            "--workers",
-            str(workers),
         ],
         stdout=log,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    wait_ready(admin, timeout=30)
+    return proc
+
+
+def wait_ready(admin: int, timeout: float) -> None:
+    """Until the gateway's /readyz answers 200 (its first snapshot is live)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=5) as r:
                 if r.status == 200:
-                    break
+                    return
         except OSError:
             time.sleep(0.1)
-    return proc
+    raise TimeoutError(f"the gateway (admin port {admin}) was not ready within {timeout:g}s")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,12 @@ def test_load_benchmark_runs_against_nginx() -> None:
 def test_worker_shipping_benchmark_runs() -> None:
     """The shipping benchmark drives a real supervisor side with two worker processes."""
     assert "| 100 | one Service | endpoint sets |" in _quick("bench.workers.ship", 120)
+
+
+def test_instruction_count_runs() -> None:
+    """The callgrind probe serves real requests under valgrind and reports a plausible count
+    (a proxied request is tens of thousands of instructions, not hundreds or millions)."""
+    output = _quick("bench.instructions", 900)
+    found = re.search(r"([\d,]+) instructions per request", output)
+    assert found is not None, output
+    assert 20_000 < int(found.group(1).replace(",", "")) < 2_000_000, output
