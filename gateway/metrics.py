@@ -200,16 +200,16 @@ _HISTOGRAMS: Final = (
     (
         "gateway_request_duration_seconds",
         "Time from a complete request head to the last response byte.",
-        _TIME_BUCKETS,
     ),
     (
         "gateway_upstream_response_seconds",
         "Time from sending a request to a pod to its response head.",
-        _TIME_BUCKETS,
     ),
-    ("gateway_request_size_bytes", "Request body bytes.", _SIZE_BUCKETS),
-    ("gateway_response_size_bytes", "Response body bytes sent.", _SIZE_BUCKETS),
+    ("gateway_request_size_bytes", "Request body bytes."),
+    ("gateway_response_size_bytes", "Response body bytes sent."),
 )
+"""Name and help of each histogram, in the order of `_RouteCounts.histograms` (whose buckets
+hold their bounds)."""
 
 
 class _RouteCounts:
@@ -259,16 +259,15 @@ class _RequestCollector(Collector):
         for values, count in sorted(samples):
             requests.add_metric(values, count)
         yield requests
-        for index, (name, doc, bounds) in enumerate(_HISTOGRAMS):
+        for index, (name, doc) in enumerate(_HISTOGRAMS):
             family = HistogramMetricFamily(name, doc, labels=list(_ROUTE))
             for labels, counts in sorted(self.routes.items()):
                 data = counts.histograms()[index]
+                edges = [repr(bound) for bound in data.bounds] + ["+Inf"]
                 cumulative, running = [], 0
-                for bound, count in zip((*bounds, float("inf")), data.counts, strict=True):
+                for edge, count in zip(edges, data.counts, strict=True):
                     running += count
-                    cumulative.append(
-                        ("+Inf" if bound == float("inf") else repr(float(bound)), running)
-                    )
+                    cumulative.append((edge, running))
                 family.add_metric(list(labels), cumulative, data.sum)
             yield family
         yield CounterMetricFamily(

@@ -9,18 +9,10 @@ Defaults are nginx's `proxy_ssl_*`: the pod's certificate is not checked unless
 from __future__ import annotations
 
 import ssl
-from typing import Final
 
 from gateway.proxy import openssl
 from gateway.proxy.tls import load_pair
 from routing.podtls import PodTls
-
-_VERSIONS: Final = {
-    "TLSv1.0": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
 
 
 class PodContexts:
@@ -51,8 +43,8 @@ def server_name(tls: PodTls) -> str:
 def _client_context(tls: PodTls) -> ssl.SSLContext:
     settings = tls.settings
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = _VERSIONS[settings.versions[0]]
-    context.maximum_version = _VERSIONS[settings.versions[-1]]
+    context.minimum_version = openssl.TLS_VERSIONS[settings.versions[0]]
+    context.maximum_version = openssl.TLS_VERSIONS[settings.versions[-1]]
     context.set_ciphers(settings.ciphers)
     if settings.verify and tls.ca is not None:
         context.load_verify_locations(cadata=tls.ca.decode("ascii", "replace"))

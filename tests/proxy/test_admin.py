@@ -98,6 +98,35 @@ async def test_metrics_count_requests_and_pass_promtool(upstreams, gateway, tmp_
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+async def test_request_counts_carry_on_across_snapshot_swaps(upstreams, gateway) -> None:
+    """A request's counts are found by the route object that answered it. A new snapshot
+    brings new route objects with the same names: their requests add to the same series,
+    and the histograms put each observation in its bucket."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    a, b = await upstreams(), await upstreams()
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [a.port])]))
+    await exchange(gw.port, get("app.test"))
+    await gw.update(manifests([("app.test", "/", "Prefix", [b.port])]))
+    for _ in range(2):
+        await exchange(gw.port, get("app.test"))
+    assert (len(a.requests), len(b.requests)) == (1, 2)  # the swap took effect
+    text = (await _get(f"http://127.0.0.1:{gw.admin_port}/metrics"))[1].decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    route = (("ingress", "ing0"), ("namespace", "default"), ("service", "svc0"))
+    answered = tuple(sorted((*route, ("method", "GET"), ("status", "200"))))
+    assert samples[("gateway_requests_total", answered)] == 3.0
+    bucket = "gateway_request_size_bytes_bucket"
+    assert samples[(bucket, tuple(sorted((*route, ("le", "64.0")))))] == 3.0  # no body
+    assert samples[("gateway_request_size_bytes_count", route)] == 3.0
+    duration = "gateway_request_duration_seconds_bucket"
+    assert samples[(duration, tuple(sorted((*route, ("le", "+Inf")))))] == 3.0
+
+
 async def test_a_real_prometheus_scrapes_the_gateway(upstreams, gateway, tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     assert prometheus, "prometheus is installed by scripts/setup (Debian package prometheus)"

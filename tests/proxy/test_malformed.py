@@ -100,6 +100,23 @@ async def test_rejected_and_closed_and_never_forwarded(
     assert up.requests == []
 
 
+async def test_the_limits_follow_large_client_header_buffers(upstreams, gateway) -> None:
+    """`large-client-header-buffers: 2 1k`: a request target over 1 KiB is 414, a head over
+    2 KiB is 431; a request just under both is served."""
+    up = await upstreams()
+    config = {"large-client-header-buffers": "2 1k"}
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])], configmap=config))
+    under = b"GET /" + b"a" * 900 + b" HTTP/1.1\r\n" + H + b"X: " + b"v" * 900 + b"\r\n\r\n"
+    [resp] = await exchange(gw.port, under)
+    assert resp.status == 200
+    [resp] = await exchange(gw.port, b"GET /" + b"a" * 1100 + b" HTTP/1.1\r\n" + H + b"\r\n")
+    assert resp.status == 414 and resp.closed
+    over = b"GET / HTTP/1.1\r\n" + H + b"X: " + b"v" * 2100 + b"\r\n\r\n"
+    [resp] = await exchange(gw.port, over)
+    assert resp.status == 431 and resp.closed
+    assert len(up.requests) == 1
+
+
 async def test_head_limit_holds_when_the_head_trickles_in(upstreams, gateway) -> None:
     """Limits count bytes received: a head sent in small pieces is cut at the limit too."""
     import asyncio
