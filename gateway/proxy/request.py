@@ -11,6 +11,7 @@ own framing (DESIGN.md invariant 7): the client's bytes never pass through.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import re
 from functools import lru_cache
@@ -70,13 +71,70 @@ _PROTECTED: Final = frozenset({b"host", b"content-length", b"authorization", b"x
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _random_bits = random.getrandbits
-_ID_LEAD: Final = 1 << 128
-"""Set above a request ID's 128 bits so that `hex()` always gives 32 digits after `0x1`."""
 _HOST_RE: Final = re.compile(rb"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(:[0-9]{1,5})?$")
 # Single bytes as integers: on Python 3.11 `b"_" in name` first tries b"_" as an integer, and
 # raises and clears a TypeError (220 ns a test); `ord("_") in name` is a memchr (22 ns).
 _UNDERSCORE, _HASH = ord("_"), ord("#")
 LINE_FEED: Final = ord("\n")
+_NAMES: Final[dict[bytes, bytes]] = {}
+"""Header names as sent: their lower-case form (`lower_name`)."""
+_NAMES_LIMIT: Final = 1024
+_NAME_LIMIT: Final = 64
+"""What the names cache may hold: 1,024 names of up to 64 bytes (peers choose the names)."""
+
+
+def lower_name(name: bytes) -> bytes:
+    """`name.lower()`, from a cache: clients and pods send the same few names all the time,
+    a lookup costs less than the call, and the cached form's hash is kept for every set or
+    dict it is looked up in next."""
+    lower = _NAMES.get(name)
+    if lower is None:
+        lower = name.lower()
+        if len(name) <= _NAME_LIMIT:
+            if len(_NAMES) >= _NAMES_LIMIT:
+                _NAMES.clear()
+            _NAMES[name] = lower
+    return lower
+
+
+def without_ows(value: bytes) -> bytes:
+    """`value` without the blanks around it (RFC 9110's OWS: spaces and tabs), without a call
+    for the usual value that has none: the parser drops the leading ones already."""
+    if value and (value[-1] <= 32 or value[0] <= 32):
+        return value.strip(b" \t")
+    return value
+
+
+class RequestIds:
+    """Request IDs as nginx's `$request_id`: 128 random bits in 32 hex digits.
+
+    Made 64 at a time: formatting in hex costs most of an ID, and one call for 64 costs
+    little more than one for one. Not `os.urandom`: a syscall per request (seen in
+    strace), and the IDs need no cryptographic strength. A forked worker starts a batch of its
+    own, or two processes would hand out the same IDs."""
+
+    BATCH: Final = 64
+
+    def __init__(self) -> None:
+        self._digits = ""
+        self._next = 0
+
+    def next(self) -> str:
+        start = self._next
+        if start >= len(self._digits):
+            size = 16 * RequestIds.BATCH
+            self._digits = _random_bits(8 * size).to_bytes(size, "little").hex()
+            start = 0
+        self._next = start + 32
+        return self._digits[start : start + 32]
+
+    def clear(self) -> None:
+        self._digits = ""
+        self._next = 0
+
+
+_REQUEST_IDS: Final = RequestIds()
+os.register_at_fork(after_in_child=_REQUEST_IDS.clear)
 
 
 class RequestHead:
@@ -113,7 +171,7 @@ class RequestHead:
         self.target = target
         self.version = version
         self.headers = headers
-        self.names = [name.lower() for name, _ in headers]
+        self.names = [lower_name(name) for name, _ in headers]
         """The lower-case names of `headers`, in the same order (`check` keeps the two in
         step): every reader of a header by name compares these, lower-casing each name once."""
         self.keep_alive = keep_alive
@@ -183,19 +241,21 @@ def check(head: RequestHead, max_uri: int) -> int:
 
 def _check_headers(head: RequestHead) -> int:
     seen: set[bytes] = set()
-    kept: list[tuple[bytes, bytes]] = []
-    kept_names: list[bytes] = []
     host: bytes | None = None
-    names = head.names
-    for index, (name, raw_value) in enumerate(head.headers):
+    underscored = False
+    headers, names = head.headers, head.names
+    for index, (name, raw_value) in enumerate(headers):
         lower = names[index]
-        value = raw_value.strip(b" \t")
+        value = without_ows(raw_value)
+        if value is not raw_value:
+            headers[index] = (name, value)
         if lower in SINGLETONS:
             if lower in seen:
                 return 400
             seen.add(lower)
         if _UNDERSCORE in name:
-            continue  # nginx drops names with underscores (underscores_in_headers off)
+            underscored = True
+            continue
         if lower == b"host":
             host = value
         elif lower == b"content-length":
@@ -214,10 +274,10 @@ def _check_headers(head: RequestHead) -> int:
             head.expect_continue = True
         elif lower == b"x-request-id" and value:
             head.request_id = value.decode("latin-1")
-        kept.append((name, value))
-        kept_names.append(lower)
-    head.headers = kept
-    head.names = kept_names
+    if underscored:  # nginx drops names with underscores (underscores_in_headers off)
+        kept = [i for i, (name, _) in enumerate(headers) if _UNDERSCORE not in name]
+        head.headers = [headers[i] for i in kept]
+        head.names = [names[i] for i in kept]
     if host is None:
         if head.version == "1.1":
             return 400
@@ -230,10 +290,7 @@ def _check_headers(head: RequestHead) -> int:
     head.host_header = host
     head.host = matching
     if not head.request_id:
-        # 128 random bits as nginx's $request_id; not os.urandom, which costs a syscall per
-        # request (seen in strace), and the ID needs no cryptographic strength. Not
-        # f"{bits:032x}" either: mypyc makes a format spec a `str.format` call.
-        head.request_id = hex(_random_bits(128) | _ID_LEAD)[3:]
+        head.request_id = _REQUEST_IDS.next()
     return 0
 
 
@@ -257,7 +314,9 @@ def _check_target(head: RequestHead) -> int:
         return 400
     text = target.decode("latin-1")
     path, _, query = text.partition("?")
-    normalised = normalise_request_path(path)
+    # The usual path is its own routing form: leave the call (interpreted) to the rest.
+    plain = path[:1] == "/" and "%" not in path and "/." not in path and "//" not in path
+    normalised = path if plain else normalise_request_path(path)
     if normalised is None:
         return 400
     head.raw_path, head.path, head.query_string = path, normalised, query
@@ -352,7 +411,7 @@ def upstream_head(
     closing its connection after the answer. `auth` is what an external auth service
     decided the pod sees: (header names dropped from the client's, header lines added).
     """
-    client_ip, trusted = client
+    trusted = client[1]
     nominated = nominated_headers(head)
     if policy is not None:
         nominated = nominated | policy.request_drop
@@ -367,38 +426,22 @@ def upstream_head(
         f"{head.method} {target} HTTP/1.1\r\n".encode("latin-1"),
         b"Host: " + host + b"\r\n",
     ]
-    incoming: dict[bytes, bytes] = {}
+    incoming: dict[bytes, bytes] | None = None
     names = head.names
     for index, (name, value) in enumerate(head.headers):
         lower = names[index]
-        if lower in HOP_BY_HOP or lower in nominated:
+        if lower in HOP_BY_HOP or (nominated and lower in nominated):
             continue
         if lower in FORWARDED:
+            if incoming is None:
+                incoming = {}
             incoming[lower] = value
             continue
         if lower == b"x-request-id":
             continue
-        out += (name, b": ", value, b"\r\n")  # joined once below
-    forwarded_for = client_ip
-    if trusted and config.compute_full_forwarded_for and incoming.get(b"x-forwarded-for"):
-        forwarded_for = f"{incoming[b'x-forwarded-for'].decode('latin-1')}, {peer.address}"
-    forwarded_host = head.host_header.decode("latin-1")
-    forwarded_port = str(peer.server_port)
-    forwarded_proto = peer.scheme
-    if trusted and incoming:  # a trusted proxy's own values are passed on
-        forwarded_host = _kept(incoming, b"x-forwarded-host", forwarded_host)
-        forwarded_port = _kept(incoming, b"x-forwarded-port", forwarded_port)
-        forwarded_proto = _kept(incoming, b"x-forwarded-proto", forwarded_proto)
-    out.append(
-        (
-            f"X-Request-ID: {head.request_id}\r\n"
-            f"X-Real-IP: {client_ip}\r\n"
-            f"X-Forwarded-For: {forwarded_for}\r\n"
-            f"X-Forwarded-Host: {forwarded_host}\r\n"
-            f"X-Forwarded-Port: {forwarded_port}\r\n"
-            f"X-Forwarded-Proto: {forwarded_proto}\r\n"
-        ).encode("latin-1")
-    )
+        # One piece per header: joining many small pieces costs more than building these.
+        out.append(b"%b: %b\r\n" % (name, value))
+    out.append(_forwarded_lines(head, peer, client, config, incoming if trusted else None))
     if policy is not None:
         out.append(policy.request_lines)
     if auth is not None:
@@ -415,6 +458,37 @@ def upstream_head(
         out.append(b"Content-Length: 0\r\n")
     out.append(b"\r\n")
     return b"".join(out)
+
+
+def _forwarded_lines(
+    head: RequestHead,
+    peer: Peer,
+    client: Client,
+    config: GlobalConfig,
+    trusted_incoming: dict[bytes, bytes] | None,
+) -> bytes:
+    """`X-Request-ID`, `X-Real-IP` and the `X-Forwarded-*` headers; `trusted_incoming` holds
+    the client's `X-Forwarded-*` values when the peer is a trusted proxy, to be passed on."""
+    client_ip = client[0]
+    forwarded_for = client_ip
+    forwarded_host = head.host_header.decode("latin-1")
+    forwarded_port = str(peer.server_port)
+    forwarded_proto = peer.scheme
+    if trusted_incoming:
+        incoming = trusted_incoming
+        if config.compute_full_forwarded_for and incoming.get(b"x-forwarded-for"):
+            forwarded_for = f"{incoming[b'x-forwarded-for'].decode('latin-1')}, {peer.address}"
+        forwarded_host = _kept(incoming, b"x-forwarded-host", forwarded_host)
+        forwarded_port = _kept(incoming, b"x-forwarded-port", forwarded_port)
+        forwarded_proto = _kept(incoming, b"x-forwarded-proto", forwarded_proto)
+    return (
+        f"X-Request-ID: {head.request_id}\r\n"
+        f"X-Real-IP: {client_ip}\r\n"
+        f"X-Forwarded-For: {forwarded_for}\r\n"
+        f"X-Forwarded-Host: {forwarded_host}\r\n"
+        f"X-Forwarded-Port: {forwarded_port}\r\n"
+        f"X-Forwarded-Proto: {forwarded_proto}\r\n"
+    ).encode("latin-1")
 
 
 # Set by the gateway on the request for a custom error page; client values are dropped.

@@ -14,26 +14,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from gateway.proxy.errors import InvalidResponse
-from gateway.proxy.request import RequestHead
+from gateway.proxy.request import RequestHead, lower_name, without_ows
 from gateway.proxy.responses import reason as reason_phrase
 from routing.headers import HeaderPolicy, rewrite_cookie, rewrite_location, rewrite_refresh
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
 
-# Removed from responses; Content-Length and Transfer-Encoding are re-emitted by us.
-_HOP_BY_HOP: Final = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"content-length",
-        b"transfer-encoding",
-    }
-)
+_PASS: Final = 0
+_HOP_BY_HOP: Final = 1
+"""Removed from responses (`Connection` and the rest of RFC 9110's hop-by-hop headers)."""
+_LENGTH: Final = 2
+_ENCODING: Final = 3
+"""`Content-Length` and `Transfer-Encoding`: removed, the framing is re-emitted by us."""
+_REQUEST_ID: Final = 4
+
+_KINDS: Final = {
+    b"connection": _HOP_BY_HOP,
+    b"keep-alive": _HOP_BY_HOP,
+    b"proxy-connection": _HOP_BY_HOP,
+    b"te": _HOP_BY_HOP,
+    b"trailer": _HOP_BY_HOP,
+    b"upgrade": _HOP_BY_HOP,
+    b"content-length": _LENGTH,
+    b"transfer-encoding": _ENCODING,
+    b"x-request-id": _REQUEST_ID,
+}
+
+_STATUS_LINES: Final[dict[int, tuple[bytes, bytes]]] = {}
+"""status: (reason as the pod sent it, status line), for reasons of up to 64 bytes: formatting
+the number costs more than the lookup, and a pod sends the same reason for a status each time."""
+_REASON_LIMIT: Final = 64
 
 _PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close"})
 """The usual `Connection` values: they name no header to remove."""
@@ -41,9 +52,9 @@ _PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close"})
 _ADD_HEADER_STATUSES: Final = frozenset({200, 201, 204, 206, 301, 302, 303, 304, 307, 308})
 """The statuses nginx's `add_header` (without `always`) adds to."""
 
-Framing = tuple[bytes, bool, bool, bool]
-"""(status line and headers without `Connection` and the blank line, re-chunk the body, the body
-ends when the pod closes, the client learns the end only from our close)."""
+Framing = tuple[list[bytes], bool, bool, bool]
+"""(status line and header lines without `Connection` and the blank line, re-chunk the body,
+the body ends when the pod closes, the client learns the end only from our close)."""
 
 
 def response_head(
@@ -54,43 +65,47 @@ def response_head(
     policy: HeaderPolicy | None,
     replaced: frozenset[bytes] = frozenset(),
 ) -> Framing:
-    """The client's response head for the pod's; `InvalidResponse` for framing we refuse.
+    """The client's response head for the pod's, as lines to join; `InvalidResponse` for
+    framing we refuse.
 
     `replaced` names (lower case) headers of the pod's that the gateway writes itself."""
     nominated = replaced
     for name, value in headers:
-        # `len` first: most names cannot be `Connection`, and lower-casing each costs a call.
-        if len(name) == 10 and name.lower() == b"connection":
-            tokens = value.strip().lower()
-            if tokens not in _PLAIN_CONNECTION:
-                nominated = nominated | frozenset(t.strip() for t in tokens.split(b","))
+        # `len` first: most names cannot be `Connection`.
+        if len(name) == 10 and lower_name(name) == b"connection":
+            tokens = without_ows(value)
+            if tokens not in _PLAIN_CONNECTION and tokens.lower() not in _PLAIN_CONNECTION:
+                named = tokens.lower().split(b",")
+                nominated = nominated | frozenset(t.strip() for t in named)
     if policy is not None:
         nominated = nominated | policy.response_drop
         if policy.rewrites_response_values:
             headers = [(name, _rewrite_value(policy, name, value)) for name, value in headers]
-    lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason.strip() or reason_phrase(status).encode())]
+    lines = [_status_line(status, reason)]
     length: bytes | None = None
     encoding: bytes | None = None
     request_id = False
     for name, value in headers:
-        lower = name.lower()
-        if lower in _HOP_BY_HOP:
-            if lower == b"content-length":
-                length = value.strip()
-            elif lower == b"transfer-encoding":
-                encoding = value.strip().lower()
+        lower = lower_name(name)
+        kind = _KINDS.get(lower, _PASS)
+        if kind == _LENGTH:
+            length = without_ows(value)
             continue
-        if lower in nominated:
+        if kind == _ENCODING:
+            encoding = without_ows(value).lower()
             continue
-        request_id = request_id or lower == b"x-request-id"
-        # Pieces, joined once below: no intermediate bytes per header.
-        lines += (name, b": ", value.strip(), b"\r\n")
+        if kind == _HOP_BY_HOP or (nominated and lower in nominated):
+            continue
+        if kind == _REQUEST_ID:
+            request_id = True
+        # One piece per header: joining many small pieces costs more than building these.
+        lines.append(b"%b: %b\r\n" % (name, without_ows(value)))
     if encoding is not None and encoding != b"chunked":
         raise InvalidResponse(f"unsupported response Transfer-Encoding {encoding!r}")
     rechunk = close_delimited = ends_by_close = False
     bodiless = request.method == "HEAD" or status in (101, 204, 304)
     if length is not None and encoding is None:
-        lines.append(b"Content-Length: " + length + b"\r\n")
+        lines.append(b"Content-Length: %b\r\n" % length)
     elif not bodiless:
         if request.version == "1.1":
             rechunk = True
@@ -99,10 +114,20 @@ def response_head(
             ends_by_close = True  # an HTTP/1.0 client learns the end from the close
         close_delimited = encoding is None
     if not request_id:
-        lines.append(b"X-Request-ID: " + request.request_id.encode() + b"\r\n")
+        lines.append(b"X-Request-ID: %b\r\n" % request.request_id.encode())
     if policy is not None:
         lines.append(policy.response_lines)
-    return b"".join(lines), rechunk, close_delimited, ends_by_close
+    return lines, rechunk, close_delimited, ends_by_close
+
+
+def _status_line(status: int, reason: bytes) -> bytes:
+    known = _STATUS_LINES.get(status)
+    if known is not None and known[0] == reason:
+        return known[1]
+    line = b"HTTP/1.1 %d %b\r\n" % (status, reason.strip() or reason_phrase(status).encode())
+    if len(reason) <= _REASON_LIMIT:
+        _STATUS_LINES[status] = (reason, line)
+    return line
 
 
 def client_head(
@@ -111,20 +136,22 @@ def client_head(
     """The whole head for the exchange's client: `response_head`, the gateway's own headers,
     and `Connection` as the client connection's fate decides (set on the exchange)."""
     policy = ex.route.headers if ex.route is not None else None
-    head, ex.rechunk, ex.close_delimited, ends_by_close = response_head(
+    lines, ex.rechunk, ex.close_delimited, ends_by_close = response_head(
         status, reason, headers, ex.head, policy, ex.replaced
     )
-    head += ex.added_headers + ex.set_cookie
+    lines += (ex.added_headers, ex.set_cookie)
     if ex.auth_cookies and status in _ADD_HEADER_STATUSES:
-        head += ex.auth_cookies
+        lines.append(ex.auth_cookies)
     if ends_by_close or not ex.body.complete:
         ex.close_after = True  # by close for HTTP/1.0; unread body: cannot resync
     if not ex.down.keeps_alive(ex):
         ex.close_after = True
-        return head + b"Connection: close\r\n\r\n"
-    if ex.head.version == "1.0":
-        return head + b"Connection: keep-alive\r\n\r\n"
-    return head + b"\r\n"
+        lines.append(b"Connection: close\r\n\r\n")
+    elif ex.head.version == "1.0":
+        lines.append(b"Connection: keep-alive\r\n\r\n")
+    else:
+        lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def _rewrite_value(policy: HeaderPolicy, name: bytes, value: bytes) -> bytes:

@@ -113,9 +113,9 @@ def switching_head(
     pod's 101 does not answer the request's offer."""
     switched = accepted_switch(ex.head, headers)
     policy = ex.route.headers if ex.route is not None else None
-    head = response_head(101, reason, headers, ex.head, policy, ex.replaced)[0]
-    upgrade = b"Connection: upgrade\r\nUpgrade: " + switched + b"\r\n\r\n"
-    return head + ex.added_headers + upgrade, switched
+    lines = response_head(101, reason, headers, ex.head, policy, ex.replaced)[0]
+    lines += (ex.added_headers, b"Connection: upgrade\r\nUpgrade: %b\r\n\r\n" % switched)
+    return b"".join(lines), switched
 
 
 def open_tunnel(ex: Exchange, conn: UpstreamConnection, switched: bytes) -> Tunnel:

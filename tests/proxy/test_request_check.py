@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -82,3 +83,63 @@ def test_the_lower_case_names_stay_in_step_with_the_headers() -> None:
     assert [name.lower() for name, _ in checked.headers] == checked.names
     assert request.header_value(checked, b"accept") == b"*"
     assert checked.header("X-Request-Id") == "id"
+
+
+@pytest.mark.parametrize(
+    ("raw", "trimmed"),
+    [
+        (b"v", b"v"),
+        (b"", b""),
+        (b"a b", b"a b"),
+        (b"v \t", b"v"),
+        (b"\t v", b"v"),
+        (b"  ", b""),
+        (b"\x0bv", b"\x0bv"),  # only spaces and tabs are OWS
+    ],
+)
+def test_values_lose_the_blanks_around_them_and_only_those(raw: bytes, trimmed: bytes) -> None:
+    assert request.without_ows(raw) == trimmed
+
+
+def test_a_stripped_value_replaces_the_one_received() -> None:
+    checked = RequestHead("GET", b"/", "1.1", [(b"Host", b"a.test"), (b"Accept", b"*/* \t")], True)
+    assert check(checked, 8192) == 0
+    assert checked.headers == [(b"Host", b"a.test"), (b"Accept", b"*/*")]
+
+
+def test_lower_case_names_come_from_a_bounded_cache() -> None:
+    """Peers choose the names: the cache keeps short ones only and never grows past its limit,
+    and what it answers is always the name in lower case."""
+    request._NAMES.clear()
+    long_name = b"X-" + b"A" * 100
+    assert request.lower_name(long_name) == long_name.lower()
+    assert long_name not in request._NAMES
+    for i in range(3 * request._NAMES_LIMIT):
+        name = b"X-Name-%d" % i
+        assert request.lower_name(name) == name.lower()
+        assert request.lower_name(name) == name.lower()  # from the cache
+        assert len(request._NAMES) <= request._NAMES_LIMIT
+
+
+def test_request_ids_are_32_hex_digits_and_do_not_repeat() -> None:
+    ids = request.RequestIds()
+    made = [ids.next() for _ in range(5 * request.RequestIds.BATCH + 3)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in made)
+    assert len(set(made)) == len(made)
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own() -> None:
+    """The IDs are made in batches: a worker forked after its parent made one must not hand out
+    the rest of the parent's batch."""
+    request._REQUEST_IDS.next()  # the parent has a batch under way
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(writer, request._REQUEST_IDS.next().encode())
+        os._exit(0)
+    os.close(writer)
+    child_id = os.read(reader, 64).decode()
+    os.close(reader)
+    os.waitpid(pid, 0)
+    assert len(child_id) == 32
+    assert child_id != request._REQUEST_IDS.next()
