@@ -326,7 +326,7 @@ class TrafficMetrics:
         key = (method if method in _METHODS else "OTHER", exchange.status)
         requests = counts.requests
         requests[key] = requests.get(key, 0) + 1
-        counts.duration.observe(exchange.loop.time() - exchange.started)
+        counts.duration.observe(exchange.duration)
         if exchange.upstream_time:
             counts.upstream.observe(exchange.upstream_time)
         counts.request_size.observe(exchange.body.received)

@@ -117,6 +117,8 @@ class Exchange:
         self.config = snapshot.config if snapshot is not None else _DEFAULT_CONFIG
         self.early = early
         self.started = self.loop.time()
+        self.duration = 0.0
+        """From `started` to the end, set when the exchange is recorded (`ProxyServer.observe`)."""
         self.route: Route | None = None
         self.target: Route | CanaryBackend | Fallback | None = None
         """What serves the request: the route, the canary chosen for it, or the route's default
@@ -191,18 +193,19 @@ class Exchange:
                 self.respond_error(status)
                 self._end()
                 return
-            tries.new_budget(self)
-            endpoint = tries.next_endpoint(self)
+            now = self.loop.time()
+            tries.new_budget(self, now)
+            endpoint = tries.next_endpoint(self, now)
             if endpoint is None:
                 self.respond_error(502)
                 self._end()
                 return
-            conn = tries.pooled(self, endpoint)
+            conn = tries.pooled(self, endpoint, now)
             if conn is None:
                 self._to_task(partial(tries.proxy, self, endpoint, True))
                 return
             self._endpoint = endpoint
-            self._begin_try(conn)
+            self._begin_try(conn, now)
         except Exception:
             self._failed_unexpectedly()
             self._end()
@@ -290,17 +293,17 @@ class Exchange:
 
     async def exchange_on(self, conn: UpstreamConnection) -> None:
         self._waiter = waiter = self.loop.create_future()
-        self._begin_try(conn)
+        self._begin_try(conn, self.loop.time())
         await waiter
         self.upstream_addr = tries.join(self.upstream_addr, self._try_addr)
 
-    def _begin_try(self, conn: UpstreamConnection) -> None:
-        """Send the request on `conn`; `_end_try` tells when the try is over."""
+    def _begin_try(self, conn: UpstreamConnection, now: float) -> None:
+        """Send the request on `conn` at the loop's time `now`; `_end_try` tells when the try
+        is over."""
         self.upstream = conn
         self._try_addr = conn.hostport
         conn.exchange = self
         conn.requests += 1
-        now = self.loop.time()
         conn.last_read = now
         self.upstream_started = now
         self.got_response_byte = False

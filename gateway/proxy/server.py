@@ -151,6 +151,7 @@ class ProxyServer:
 
     def observe(self, exchange: Exchange) -> None:
         """Record a finished exchange (metrics, access log)."""
+        exchange.duration = self.loop.time() - exchange.started
         try:
             for observer in self._observers:
                 observer(exchange)

@@ -236,15 +236,23 @@ class UpstreamPool:
         self._freed: list[asyncio.Future[None]] = []
 
     def take_idle(
-        self, endpoint: Endpoint, *, max_age: float, max_requests: int, tls_key: str = ""
+        self,
+        endpoint: Endpoint,
+        now: float,
+        *,
+        max_age: float,
+        max_requests: int,
+        tls_key: str = "",
     ) -> UpstreamConnection | None:
         """An idle connection to `endpoint` (over the TLS of `tls_key`) that is still fit for
-        a request, or None."""
-        return self._take((endpoint.address, endpoint.port, tls_key), max_age, max_requests)
+        a request at the loop's time `now`, or None."""
+        key = (endpoint.address, endpoint.port, tls_key)
+        return self._take(key, now, max_age, max_requests)
 
-    def _take(self, key: PoolKey, max_age: float, max_requests: int) -> UpstreamConnection | None:
+    def _take(
+        self, key: PoolKey, now: float, max_age: float, max_requests: int
+    ) -> UpstreamConnection | None:
         idle = self._idle.get(key)
-        now = self.loop.time()
         while idle:
             conn = idle.popleft()
             if conn.closed or now - conn.idle_since > max_age or conn.requests >= max_requests:
@@ -318,7 +326,7 @@ class UpstreamPool:
         one to `key` comes back (returned: use it)."""
         most = policy.max_requests or _UNLIMITED
         while self._full(key, backend, policy):
-            conn = self._take(key, math.inf, most)  # just released: not too old
+            conn = self._take(key, self.loop.time(), math.inf, most)  # just released: any age
             if conn is not None:
                 return conn
             if not self._close_idle_elsewhere(key, backend, policy):

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import io
 import json
 import random
 import re
+import time
 
 import pytest
 
@@ -58,6 +60,32 @@ def test_seconds_text_agrees_with_a_format_spec() -> None:
         assert re.fullmatch(r"\d+\.\d{6}", text)
         # Equal to f"{value:.6f}" but at an exact half microsecond, where it may round up.
         assert abs(float(text) - float(f"{value:.6f}")) <= 1.000001e-6
+
+
+def test_whole_milliseconds_come_from_the_table_and_agree_with_a_format_spec() -> None:
+    """uvloop's clock counts milliseconds: most durations are whole ones, and a table has the
+    text of each under a second."""
+    for milli in range(1200):
+        value = milli / 1000
+        assert seconds_text(value) == f"{value:.6f}", milli
+
+
+def test_the_timestamp_follows_the_clock_across_milliseconds_and_seconds() -> None:
+    """The timestamp is formatted once per millisecond: each line still gets its own."""
+
+    async def stamps() -> list[tuple[float, str]]:
+        log = AccessLog(io.BytesIO(), asyncio.get_running_loop())
+        seen = []
+        for _ in range(200):
+            before = time.time()
+            stamp = log._timestamp()
+            seen.append((before, stamp))
+            await asyncio.sleep(0.0007)
+        return seen
+
+    for before, stamp in asyncio.run(stamps()):
+        wall = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        assert before - 0.001 <= wall <= before + 0.002, (before, stamp)
 
 
 def test_a_line_carries_an_iso_timestamp_with_milliseconds() -> None:
