@@ -34,7 +34,7 @@ from collections.abc import Callable, Container, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from gateway.proxy.variables import expand
-from routing.model import BackendKey, Endpoint, Snapshot
+from routing.model import BackendKey, Endpoint, Route, Snapshot
 
 if TYPE_CHECKING:
     from annotations.balancing import Balancing
@@ -92,7 +92,7 @@ def subset_ring(endpoints: Sequence[Endpoint], size: int) -> Ring[tuple[Endpoint
 class Balancer:
     """Picks the endpoint of each try, by the route's algorithm, and keeps the state."""
 
-    __slots__ = ("_active", "_cursors", "_latency", "_rings", "_seen")
+    __slots__ = ("_active", "_cursors", "_latency", "_rings", "_seen", "_table", "tracks_load")
 
     def __init__(self) -> None:
         self._cursors: dict[BackendKey, int] = {}
@@ -102,6 +102,11 @@ class Balancer:
         """Endpoint → (decayed mean response time, when it was last updated)."""
         self._seen: dict[BackendKey, tuple[Sequence[Endpoint], dict[Endpoint, float]]] = {}
         """For backends of `warmup` routes: when each endpoint was first seen in the set."""
+        self.tracks_load = True
+        """Whether tries in flight and response times are counted: only `least_conn` and
+        `ewma` read them, and counting cost a fifth of picking a pod. Set per route table
+        (`prune`); on until the first one, which tells."""
+        self._table: object = None
 
     def pick(
         self,
@@ -145,10 +150,13 @@ class Balancer:
 
     def started(self, endpoint: Endpoint) -> None:
         """A try on `endpoint` begins (requests in flight, for least_conn and ewma)."""
-        self._active[endpoint] = self._active.get(endpoint, 0) + 1
+        if self.tracks_load:
+            self._active[endpoint] = self._active.get(endpoint, 0) + 1
 
     def finished(self, endpoint: Endpoint, seconds: float | None) -> None:
         """The try ended; `seconds` is its response time, None when it failed."""
+        if not self.tracks_load:
+            return
         active = self._active.get(endpoint, 0) - 1
         if active > 0:
             self._active[endpoint] = active
@@ -231,6 +239,12 @@ class Balancer:
 
     def prune(self, snapshot: Snapshot) -> None:
         """Forget backends and endpoints the new snapshot no longer has."""
+        if snapshot.table is not self._table:  # endpoint changes keep the route table
+            self._table = snapshot.table
+            self.tracks_load = _balances_by_load(snapshot.table.routes)
+            if not self.tracks_load:
+                self._active.clear()
+                self._latency.clear()
         live = snapshot.endpoints
         for key in [k for k in self._cursors if k not in live]:
             del self._cursors[key]
@@ -242,3 +256,17 @@ class Balancer:
             present = {e for endpoints in live.values() for e in endpoints}
             for endpoint in [e for e in self._latency if e not in present]:
                 del self._latency[endpoint]
+
+
+_BY_LOAD: Final = frozenset({"least_conn", "ewma"})
+
+
+def _balances_by_load(routes: Sequence[Route]) -> bool:
+    """Whether a route or one of its canaries is balanced by `least_conn` or `ewma`."""
+    for route in routes:
+        if route.balancing is not None and route.balancing.algorithm in _BY_LOAD:
+            return True
+        for canary in route.canaries:
+            if canary.balancing is not None and canary.balancing.algorithm in _BY_LOAD:
+                return True
+    return False

@@ -82,7 +82,7 @@ class PassiveHealth:
 
     def succeeded(self, endpoint: Endpoint) -> None:
         """A try on `endpoint` got a response: its failures no longer count."""
-        if endpoint in self._failures:
+        if self._failures and endpoint in self._failures:  # hashing the endpoint costs more
             del self._failures[endpoint]
 
     def _is_ejected(self, endpoint: Endpoint, now: float) -> bool:

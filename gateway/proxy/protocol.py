@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_CONFIG: Final = GlobalConfig()
 MAX_HEADERS: Final = 100
+_METHOD_NAMES: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+}
+"""The usual methods' names as text, without decoding them for each request."""
 """Header fields per request (431 beyond), as Envoy and Kestrel."""
 CLIENT_SEND_TIMEOUT: Final = 60.0
 """A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
@@ -198,8 +202,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self._tail = b""
         self._line_done = False
         parser = self.parser
+        method = parser.get_method()
         head = RequestHead(
-            parser.get_method().decode("ascii", "replace"),
+            _METHOD_NAMES.get(method) or method.decode("ascii", "replace"),
             self._url,
             parser.get_http_version(),
             self._headers,

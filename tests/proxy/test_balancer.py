@@ -9,7 +9,9 @@ from annotations.balancing import Balancing, hash_template
 from gateway.proxy.balancer import Balancer, Ring, endpoint_ring, subset_ring
 from gateway.proxy.request import RequestHead, check
 from gateway.proxy.variables import expand as hash_key
-from routing.model import BackendKey, Endpoint
+from routing.globals import GlobalConfig
+from routing.match import Matcher
+from routing.model import BackendKey, CanaryBackend, Endpoint, Route, RouteTable, Snapshot
 
 KEY = BackendKey("default/app:80")
 
@@ -159,3 +161,54 @@ def test_warmup_ramps_a_new_endpoint_up(monkeypatch) -> None:  # type: ignore[no
     clock[0] = 111.0
     picks = Counter(balancer.pick(KEY, (a, b, c), (), policy) for _ in range(30))
     assert sorted(picks.values()) == [10, 10, 10]  # warm: round robin again
+
+
+def snapshot_with(*balancing: Balancing | None, canary: Balancing | None = None) -> Snapshot:
+    routes = tuple(
+        Route(
+            "shop.test",
+            f"/{i}",
+            "prefix",
+            "default",
+            "shop",
+            "web",
+            80,
+            KEY,
+            0,
+            i,
+            balancing=policy,
+            canaries=(
+                (CanaryBackend("default", "c", "web2", 80, KEY, "spec", balancing=canary),)
+                if canary is not None
+                else ()
+            ),
+        )
+        for i, policy in enumerate(balancing)
+    )
+    table = RouteTable(routes, (), "digest")
+    return Snapshot(table, Matcher(routes), {KEY: pods(2)}, GlobalConfig(), (), "digest")
+
+
+def test_load_is_counted_only_for_a_route_table_that_balances_by_load() -> None:
+    """`least_conn` and `ewma` read tries in flight and response times; other tables skip
+    counting them, and what was counted before is dropped."""
+    balancer = Balancer()
+    a, _ = pods(2)
+    balancer.started(a)  # before the first table: counted
+    balancer.prune(snapshot_with(None, Balancing("random")))
+    assert not balancer.tracks_load and balancer._active == {}
+    balancer.started(a)
+    balancer.finished(a, 0.1)
+    assert balancer._active == {} and balancer._latency == {}
+    for table in (
+        snapshot_with(None, Balancing("least_conn")),
+        snapshot_with(Balancing("ewma")),
+        snapshot_with(None, canary=Balancing("ewma")),
+    ):
+        balancer.prune(snapshot_with(None))
+        balancer.prune(table)
+        assert balancer.tracks_load
+        balancer.started(a)
+        assert balancer._active == {a: 1}
+        balancer.finished(a, 0.1)
+        assert balancer._active == {} and a in balancer._latency
