@@ -48,11 +48,11 @@ logger = logging.getLogger(__name__)
 
 _DEFAULT_CONFIG: Final = GlobalConfig()
 MAX_HEADERS: Final = 100
+"""Header fields per request (431 beyond), as Envoy and Kestrel."""
 _METHOD_NAMES: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 }
 """The usual methods' names as text, without decoding them for each request."""
-"""Header fields per request (431 beyond), as Envoy and Kestrel."""
 CLIENT_SEND_TIMEOUT: Final = 60.0
 """A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
 FIRST_REQUEST_GRACE: Final = 1.0

@@ -74,9 +74,10 @@ def response_head(
         # `len` first: most names cannot be `Connection`.
         if len(name) == 10 and lower_name(name) == b"connection":
             tokens = without_ows(value)
-            if tokens not in _PLAIN_CONNECTION and tokens.lower() not in _PLAIN_CONNECTION:
-                named = tokens.lower().split(b",")
-                nominated = nominated | frozenset(t.strip() for t in named)
+            if tokens not in _PLAIN_CONNECTION:  # as sent, then in lower case
+                tokens = tokens.lower()
+                if tokens not in _PLAIN_CONNECTION:
+                    nominated = nominated | frozenset(t.strip() for t in tokens.split(b","))
     if policy is not None:
         nominated = nominated | policy.response_drop
         if policy.rewrites_response_values:
