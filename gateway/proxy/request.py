@@ -109,9 +109,9 @@ class RequestIds:
     """Request IDs as nginx's `$request_id`: 128 random bits in 32 hex digits.
 
     Made 64 at a time: formatting in hex costs most of an ID, and one call for 64 costs
-    little more than one for one. Not `os.urandom`: a syscall per request (seen in
-    strace), and the IDs need no cryptographic strength. A forked worker starts a batch of its
-    own, or two processes would hand out the same IDs."""
+    little more than one for one. From `random`, not `os.urandom`: the IDs need no
+    cryptographic strength. A forked worker starts a batch of its own, or two processes would
+    hand out the same IDs."""
 
     BATCH: Final = 64
 
@@ -314,7 +314,8 @@ def _check_target(head: RequestHead) -> int:
         return 400
     text = target.decode("latin-1")
     path, _, query = text.partition("?")
-    # The usual path is its own routing form: leave the call (interpreted) to the rest.
+    # The usual path is its own routing form: leave the call (interpreted) to the rest. The
+    # test is `normalise_request_path`'s own first one, repeated here.
     plain = path[:1] == "/" and "%" not in path and "/." not in path and "//" not in path
     normalised = path if plain else normalise_request_path(path)
     if normalised is None:

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.proxy import request
 from gateway.proxy.request import RequestHead, check
+from routing.paths import normalise_request_path
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +144,20 @@ def test_a_forked_worker_makes_request_ids_of_its_own() -> None:
     os.waitpid(pid, 0)
     assert len(child_id) == 32
     assert child_id != request._REQUEST_IDS.next()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/a/b", "/a//b", "/a/./b", "/a/../b", "/..", "/a/.", "/.well-known", "/%41", "/a%2", "a"],
+)
+def test_the_path_is_routed_in_normalise_request_path_form(path: str) -> None:
+    """`check` skips the (interpreted) normalisation for paths already in routing form: it must
+    agree with `normalise_request_path` on both sides of that shortcut."""
+    normalised = normalise_request_path(path)
+    checked = head(b"a.test", target=path.encode() + b"?q=1")
+    status = check(checked, 8192)
+    if normalised is None:
+        assert status == 400
+    else:
+        assert status == 0
+        assert (checked.path, checked.raw_path, checked.query_string) == (normalised, path, "q=1")
