@@ -74,8 +74,10 @@ class AccessLog:
         self._shared = shared
         """Other processes write to the same stream: keep every line whole."""
         self._loop = loop
-        self._lines: list[bytes] = []
+        self._lines: list[str] = []
+        """Lines as text, encoded once per batch rather than one by one."""
         self._size = 0
+        """Characters queued: bytes, but for the rare line that is not ASCII."""
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._second_text = ""
@@ -93,14 +95,17 @@ class AccessLog:
         namespace, ingress, service = (
             (target.namespace, target.ingress, target.service) if target else ("", "", "")
         )
-        path = head.raw_path or head.target.decode("latin-1")
-        client_ip, request_id = exchange.client_ip, head.request_id
-        # Only the path, a client's request ID and a forwarded client address can hold characters
-        # JSON must escape; the method is a token, the host passed the Host check, names come
-        # from the route table, and the rest is ours. The three are checked together: they
-        # almost never need escaping.
-        if not plain(f"{client_ip}{path}{request_id}"):
-            client_ip, path, request_id = escaped(client_ip), escaped(path), escaped(request_id)
+        # Only the path, a forwarded client address and a client's request ID can hold
+        # characters JSON must escape; the method is a token, the host passed the Host check,
+        # names come from the route table, and the rest is ours. The address of the peer itself
+        # and an ID the gateway made need no check.
+        path = escaped(head.raw_path or head.target.decode("latin-1"))
+        client_ip = exchange.client_ip
+        if exchange.client[1]:
+            client_ip = escaped(client_ip)
+        request_id = head.request_id
+        if head.request_id_received:
+            request_id = escaped(request_id)
         line = (
             f'{{"time":"{self._timestamp()}","remote_addr":"{client_ip}",'
             f'"method":"{head.method}","host":"{head.host}","path":"{path}",'
@@ -112,7 +117,7 @@ class AccessLog:
             f'"request_id":"{request_id}","namespace":"{namespace}",'
             f'"ingress":"{ingress}","service":"{service}"{self._end}'
         )
-        self.write_line(line.encode("utf-8", "surrogateescape"))
+        self.write_line(line)
 
     def write_early(self, status: int, client: str) -> None:
         """Log a request refused before it could be parsed (no method, host or path)."""
@@ -120,7 +125,7 @@ class AccessLog:
             f'{{"time":"{self._timestamp()}","remote_addr":{json_text(client)},"method":"",'
             f'"host":"","path":"","status":{status},"bytes_sent":0,"request_time":0.0,'
             f'"upstream_addr":"","upstream_status":"","upstream_response_time":0.0,'
-            f'"request_id":"","namespace":"","ingress":"","service":""{self._end}'.encode()
+            f'"request_id":"","namespace":"","ingress":"","service":""{self._end}'
         )
 
     def _timestamp(self) -> str:
@@ -136,7 +141,7 @@ class AccessLog:
             self._stamp = f"{self._second_text}.{_padded(millisecond % 1000, 1000)}Z"
         return self._stamp
 
-    def write_line(self, line: bytes) -> None:
+    def write_line(self, line: str) -> None:
         """Queue one complete line."""
         self._lines.append(line)
         self._size += len(line)
@@ -151,7 +156,11 @@ class AccessLog:
             self._timer.cancel()
             self._timer = None
         if self._lines:
-            pieces = _pieces(self._lines) if self._shared else [b"".join(self._lines)]
+            lines = self._lines
+            if self._shared:
+                pieces = _pieces([_encoded(line) for line in lines])
+            else:
+                pieces = [_encoded("".join(lines))]
             self._lines.clear()
             self._size = 0
             try:
@@ -160,6 +169,10 @@ class AccessLog:
                     self._stream.flush()
             except (OSError, ValueError):
                 pass  # stdout closed: losing log lines must never stop the proxy
+
+
+def _encoded(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _pieces(lines: list[bytes]) -> list[bytes]:

@@ -154,6 +154,7 @@ class RequestHead:
         "query_string",
         "raw_path",
         "request_id",
+        "request_id_received",
         "target",
         "upgrade",
         "version",
@@ -188,6 +189,8 @@ class RequestHead:
         self.chunked = False
         self.expect_continue = False
         self.request_id = ""
+        self.request_id_received = False
+        """Whether `request_id` is the client's (the gateway's own are hex digits)."""
         self.upgrade = b""
         """The `Upgrade` value offered to the pod (`gateway.proxy.upgrade`); empty for none."""
 
@@ -274,6 +277,7 @@ def _check_headers(head: RequestHead) -> int:
             head.expect_continue = True
         elif lower == b"x-request-id" and value:
             head.request_id = value.decode("latin-1")
+            head.request_id_received = True
     if underscored:  # nginx drops names with underscores (underscores_in_headers off)
         kept = [i for i, (name, _) in enumerate(headers) if _UNDERSCORE not in name]
         head.headers = [headers[i] for i in kept]
@@ -324,15 +328,26 @@ def _check_target(head: RequestHead) -> int:
     return 0
 
 
-@lru_cache(maxsize=1024)
+_HOSTS: Final[dict[bytes, str | None]] = {}
+"""Host values already checked: their `_matching_host` (1,024 at most: clients choose them)."""
+_HOSTS_LIMIT: Final = 1024
+_UNCHECKED: Final = "\x00unchecked"
+"""What `_HOSTS` answers for a value it does not hold (None is an answer: malformed)."""
+
+
 def _matching_host(raw: bytes) -> str | None:
     """A Host value (or an absolute-form authority) in `request_host` form, None if malformed
     (empty included, as nginx). Cached: most requests repeat a few hosts, and the check costs a
-    regex and a call into `routing` (interpreted), about 2% of a request; bounded, because
-    clients choose what they send."""
-    if not _HOST_RE.match(raw):
-        return None
-    return request_host(raw.decode("latin-1"))
+    regex and a call into `routing` (interpreted), about 2% of a request. A dict rather than
+    `lru_cache`, whose call costs nearly as much as the lookup it saves."""
+    found = _HOSTS.get(raw, _UNCHECKED)
+    if found is not _UNCHECKED:
+        return found
+    matching = request_host(raw.decode("latin-1")) if _HOST_RE.match(raw) else None
+    if len(_HOSTS) >= _HOSTS_LIMIT:
+        _HOSTS.clear()
+    _HOSTS[raw] = matching
+    return matching
 
 
 @lru_cache(maxsize=64)
@@ -352,13 +367,19 @@ def in_networks(address: str, cidrs: tuple[str, ...]) -> bool:
 class Peer:
     """Where a connection comes from and arrived: fixed for the connection's life."""
 
-    __slots__ = ("address", "port", "scheme", "server_port")
+    __slots__ = ("address", "forwarded", "port", "scheme", "server_port")
 
     def __init__(self, address: str, port: int, server_port: int, scheme: str = "http") -> None:
         self.address = address
         self.port = port
         self.server_port = server_port
         self.scheme = scheme
+        self.forwarded = (
+            f"X-Real-IP: {address}\r\nX-Forwarded-For: {address}\r\n"
+            f"X-Forwarded-Port: {server_port}\r\nX-Forwarded-Proto: {scheme}\r\n"
+        ).encode("latin-1")
+        """The forwarded headers that depend on the connection alone, as they go upstream
+        when the peer is not a trusted proxy: made once per connection, not per request."""
 
 
 def header_value(head: RequestHead, name: bytes) -> bytes | None:
@@ -419,14 +440,15 @@ def upstream_head(
     if auth is not None:
         nominated = nominated | auth[0]
     host = policy.host if policy is not None and policy.host is not None else head.host_header
-    target = target_of(head, path)
     with_body = True
     if copy is not None:
         target, host, with_body = copy
-    out = [
-        f"{head.method} {target} HTTP/1.1\r\n".encode("latin-1"),
-        b"Host: " + host + b"\r\n",
-    ]
+        line = f"{head.method} {target} HTTP/1.1\r\n".encode("latin-1")
+    elif path is not None:
+        line = f"{head.method} {target_of(head, path)} HTTP/1.1\r\n".encode("latin-1")
+    else:  # the client's own target, as it came
+        line = b"%b %b HTTP/1.1\r\n" % (head.method.encode("latin-1"), head.target)
+    out = [line, b"Host: " + host + b"\r\n"]
     incoming: dict[bytes, bytes] | None = None
     names = head.names
     for index, (name, value) in enumerate(head.headers):
@@ -470,6 +492,12 @@ def _forwarded_lines(
 ) -> bytes:
     """`X-Request-ID`, `X-Real-IP` and the `X-Forwarded-*` headers; `trusted_incoming` holds
     the client's `X-Forwarded-*` values when the peer is a trusted proxy, to be passed on."""
+    if not client[1]:  # all but two are the connection's
+        return b"X-Request-ID: %b\r\nX-Forwarded-Host: %b\r\n%b" % (
+            head.request_id.encode("latin-1"),
+            head.host_header,
+            peer.forwarded,
+        )
     client_ip = client[0]
     forwarded_for = client_ip
     forwarded_host = head.host_header.decode("latin-1")
@@ -568,15 +596,15 @@ _UNSAFE_PATH: Final = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
 
 
 def target_of(head: RequestHead, path: str | None) -> str:
-    """The request target to send: the client's, or `path` (a rewrite) with the query."""
+    """The request target to send: the client's as it came (an empty query's `?` included, as
+    nginx passes `$request_uri`), or `path` (a rewrite) with the query."""
     if path is None:
-        base = head.raw_path
-    else:
-        # A rewritten path is decoded text: escape what may not appear raw in a request target.
-        base = _UNSAFE_PATH.sub(
-            lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogateescape")),
-            path,
-        )
+        return head.target.decode("latin-1")
+    # A rewritten path is decoded text: escape what may not appear raw in a request target.
+    base = _UNSAFE_PATH.sub(
+        lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogateescape")),
+        path,
+    )
     return f"{base}?{head.query_string}" if head.query_string else base
 
 

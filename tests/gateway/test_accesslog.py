@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from gateway.accesslog import AccessLog, escaped, json_text, plain, seconds_text
+from gateway.accesslog import ATOMIC_WRITE, AccessLog, escaped, json_text, plain, seconds_text
 
 
 @pytest.mark.parametrize(
@@ -99,3 +99,35 @@ def test_a_line_carries_an_iso_timestamp_with_milliseconds() -> None:
     line = json.loads(asyncio.run(one_line()))
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line["time"]
     assert (line["status"], line["remote_addr"], line["request_time"]) == (400, "10.0.0.1", 0.0)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_lines_are_written_whole_and_in_order(shared: bool) -> None:
+    """Lines are queued as text and encoded at the flush: once for the whole batch, or line by
+    line into pieces no longer than a pipe writes whole when workers share the stream."""
+
+    class Writes(io.BytesIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            self.writes.append(bytes(data))
+            return super().write(data)
+
+    async def lines() -> Writes:
+        stream = Writes()
+        log = AccessLog(stream, asyncio.get_running_loop(), shared=shared)
+        for index in range(40):
+            log.write_early(400 + index % 2, f"10.0.0.{index}")
+        log.flush()
+        return stream
+
+    stream = asyncio.run(lines())
+    written = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["remote_addr"] for line in written] == [f"10.0.0.{i}" for i in range(40)]
+    if shared:
+        assert len(stream.writes) > 1
+        assert all(len(w) <= ATOMIC_WRITE and w.endswith(b"\n") for w in stream.writes)
+    else:
+        assert len(stream.writes) == 1

@@ -190,11 +190,20 @@ async def test_rewrite_target_changes_the_forwarded_path_and_keeps_the_query(
     assert up.requests[-1].target == "/v1/caf%C3%A9?q=a%20b"
 
 
-async def test_original_path_is_forwarded_without_rewrite(upstreams, gateway) -> None:
+@pytest.mark.parametrize(
+    "target",
+    ["/files/a%2Fb//c", "/files/x?", "/files/x?a=1&&b=%20", "/files/./x/../y?q"],
+)
+async def test_original_target_is_forwarded_as_received_without_rewrite(
+    upstreams, gateway, target: str
+) -> None:
+    """nginx passes `$request_uri` as it came: escapes, `//`, dot segments and an empty
+    query's `?` included."""
     up = await upstreams()
     gw = await gateway(manifests([("app.test", "/files", "Prefix", [up.port])]))
-    await exchange(gw.port, get("app.test", "/files/a%2Fb//c"))
-    assert up.requests[0].target == "/files/a%2Fb//c"
+    [resp] = await exchange(gw.port, get("app.test", target))
+    assert resp.status == 200
+    assert up.requests[0].target == target
 
 
 async def test_absolute_form_routes_by_its_authority(upstreams, gateway) -> None:

@@ -15,9 +15,9 @@ from routing.paths import normalise_request_path
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     """Each test starts with no host remembered, so its first request is checked in full."""
-    request._matching_host.cache_clear()
+    request._HOSTS.clear()
     yield
-    request._matching_host.cache_clear()
+    request._HOSTS.clear()
 
 
 def head(host: bytes | None, version: str = "1.1", target: bytes = b"/") -> RequestHead:
@@ -45,6 +45,7 @@ def test_the_host_is_matched_in_request_host_form(host: bytes, matching: str) ->
 def test_a_malformed_host_is_refused_every_time(host: bytes) -> None:
     for _ in range(2):  # checked, then remembered as malformed
         assert check(head(host), 8192) == 400
+        assert dict(request._HOSTS) == {host: None}
 
 
 def test_a_request_without_host_is_served_only_in_http_1_0() -> None:
@@ -60,12 +61,11 @@ def test_the_absolute_form_authority_wins_over_host() -> None:
 
 
 def test_the_cache_of_hosts_stays_bounded() -> None:
-    limit = request._matching_host.cache_info().maxsize
-    assert limit is not None
+    limit = request._HOSTS_LIMIT
     for i in range(3 * limit):
         request_head = head(b"h%d.test" % i)
         assert check(request_head, 8192) == 0 and request_head.host == f"h{i}.test"
-    assert request._matching_host.cache_info().currsize == limit
+        assert 0 < len(request._HOSTS) <= limit
 
 
 def test_the_lower_case_names_stay_in_step_with_the_headers() -> None:
