@@ -55,8 +55,10 @@ class EndpointChooser:
         """The endpoint of the next try, and the sticky session to announce with `Set-Cookie`
         when one starts or moves."""
         skip = self.health.skip(endpoints, tried, now)
-        policy = target.balancing if not isinstance(target, Fallback) else None
-        sticky = target.affinity if not isinstance(target, Fallback) else None
+        if isinstance(target, Fallback):
+            policy, sticky = None, None
+        else:
+            policy, sticky = target.balancing, target.affinity
         for excluded in (skip, tried) if skip is not tried else (tried,):
             if sticky is None:
                 endpoint = self.balancer.pick(

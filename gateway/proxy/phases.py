@@ -39,15 +39,15 @@ def admit(ex: Exchange) -> int:
     snapshot = ex.snapshot
     if snapshot is None:
         return 503  # no snapshot is live yet
-    head, peer, config = ex.head, ex.down.peer, ex.config
+    head, peer, config, tls = ex.head, ex.down.peer, ex.config, snapshot.tls
     ex.client_ip, trusted = ex.client = client_address(head, peer, config)
     if peer.scheme == "https":
-        ex.added_headers = policies.hsts_header(config, snapshot.tls, head.host)
+        ex.added_headers = policies.hsts_header(config, tls, head.host)
         if ex.added_headers:
             ex.replaced = policies.HSTS_REPLACES
     if policies.blocked(ex.client_ip, config):
         return 403
-    tls_policy = snapshot.tls.policy_for(head.host) if snapshot.tls.policies else None
+    tls_policy = tls.policy_for(head.host) if tls.policies else None
     if tls_policy is not None and tls_policy.clients and peer.scheme == "https":
         status = clientcerts.check(ex, tls_policy.clients, tls_policy.key)
         if status:

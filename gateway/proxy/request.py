@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote_plus
 
+from gateway.proxy.caches import remember
 from routing.globals import GlobalConfig
 from routing.headers import HeaderPolicy
 from routing.paths import normalise_request_path, request_host
@@ -79,8 +80,9 @@ LINE_FEED: Final = ord("\n")
 _NAMES: Final[dict[bytes, bytes]] = {}
 """Header names as sent: their lower-case form (`lower_name`)."""
 _NAMES_LIMIT: Final = 1024
-_NAME_LIMIT: Final = 64
-"""What the names cache may hold: 1,024 names of up to 64 bytes (peers choose the names)."""
+CACHED_NAME_LIMIT: Final = 64
+"""Peers choose the names: the caches keyed by them (this one, `response_head`'s) hold 1,024
+names of up to 64 bytes."""
 
 
 def lower_name(name: bytes) -> bytes:
@@ -90,10 +92,8 @@ def lower_name(name: bytes) -> bytes:
     lower = _NAMES.get(name)
     if lower is None:
         lower = name.lower()
-        if len(name) <= _NAME_LIMIT:
-            if len(_NAMES) >= _NAMES_LIMIT:
-                _NAMES.clear()
-            _NAMES[name] = lower
+        if len(name) <= CACHED_NAME_LIMIT:
+            remember(_NAMES, name, lower, _NAMES_LIMIT)
     return lower
 
 
@@ -344,9 +344,7 @@ def _matching_host(raw: bytes) -> str | None:
     if found is not _UNCHECKED:
         return found
     matching = request_host(raw.decode("latin-1")) if _HOST_RE.match(raw) else None
-    if len(_HOSTS) >= _HOSTS_LIMIT:
-        _HOSTS.clear()
-    _HOSTS[raw] = matching
+    remember(_HOSTS, raw, matching, _HOSTS_LIMIT)
     return matching
 
 

@@ -17,9 +17,9 @@ always hold:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
+from gateway.proxy.caches import remember
 from gateway.proxy.errors import ConnectFailed, UpstreamError
 from gateway.proxy.request import IDEMPOTENT
 
@@ -41,11 +41,19 @@ class StatusRetried(UpstreamError):
         self.unhealthy = status not in (403, 404)
 
 
-@lru_cache(maxsize=64)
+_STATUSES: Final[dict[frozenset[str], frozenset[int]]] = {}
+"""`_statuses` of each set of conditions seen (a handful: the ConfigMap's and the annotations')."""
+_STATUSES_LIMIT: Final = 64
+
+
 def _statuses(conditions: frozenset[str]) -> frozenset[int]:
     """The `http_<status>` conditions as numbers; derived once per set of conditions, not per
-    request (a handful of distinct sets exist: the ConfigMap's and the annotations')."""
-    return frozenset(int(c[5:]) for c in conditions if c.startswith("http_"))
+    request. A dict rather than `lru_cache`, whose call costs about what deriving them does."""
+    statuses = _STATUSES.get(conditions)
+    if statuses is None:
+        statuses = frozenset(int(c[5:]) for c in conditions if c.startswith("http_"))
+        remember(_STATUSES, conditions, statuses, _STATUSES_LIMIT)
+    return statuses
 
 
 class TryBudget:

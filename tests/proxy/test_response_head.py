@@ -54,3 +54,22 @@ def test_a_plain_connection_value_names_no_header() -> None:
     )
     assert b"Close: 1\r\n" in head
     assert b"X-Request-ID: " + b"f" * 32 + b"\r\n" in head
+
+
+def test_kinds_are_remembered_by_the_name_as_sent_in_a_bounded_cache() -> None:
+    """Each spelling of a name is its own entry with the kind of its lower-case form; pods
+    choose the names, so long ones are not kept and the cache never passes its limit."""
+    module._KINDS_AS_SENT.clear()
+    for _ in range(2):  # looked up, then remembered
+        head = head_of(
+            200, b"OK", [(b"CONTENT-LENGTH", b"1"), (b"Te", b"x"), (b"X-Request-Id", b"pod")]
+        )
+        assert head == b"HTTP/1.1 200 OK\r\nX-Request-Id: pod\r\nContent-Length: 1\r\n"
+    assert module._KINDS_AS_SENT[b"CONTENT-LENGTH"] == module._LENGTH
+    long_name = b"X-" + b"L" * 100
+    assert head_of(200, b"OK", [(long_name, b"1")]).count(long_name) == 1
+    assert long_name not in module._KINDS_AS_SENT
+    for i in range(3 * module._KINDS_LIMIT):
+        name = b"X-Name-%d" % i
+        assert b"%b: v\r\n" % name in head_of(200, b"OK", [(name, b"v")])
+        assert len(module._KINDS_AS_SENT) <= module._KINDS_LIMIT
