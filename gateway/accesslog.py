@@ -124,7 +124,8 @@ class AccessLog:
     def _labels(self, target: Route | CanaryBackend | Fallback | None) -> str:
         """The end of a line for what served the request: its namespace, Ingress and Service,
         made once per target rather than read and joined for every request. An entry keeps
-        its target alive, so an `id` is never reused while it is a key."""
+        its target alive, so an `id` is never reused while it is a key; targets of replaced
+        route tables stay until the cache fills and is emptied."""
         cached = self._by_target.get(id(target))
         if cached is not None and cached[0] is target:
             return cached[1]

@@ -1,4 +1,5 @@
-"""Caches keyed by what peers send (header names, hosts): bounded whatever they send."""
+"""Caches on the hot path that must stay bounded: most are keyed by what peers send (header
+names, hosts), the others by what the route table holds (retry conditions, log targets)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ V = TypeVar("V")
 
 
 def remember(cache: dict[K, V], key: K, value: V, limit: int) -> None:
-    """Add to a cache that must stay bounded: emptied when full, it refills with what peers
-    keep sending (an LRU's bookkeeping would cost more than it saves on the hot path)."""
+    """Add to a bounded cache: emptied when full, it refills with what is still in use (an
+    LRU's bookkeeping would cost more than it saves on the hot path)."""
     if len(cache) >= limit:
         cache.clear()
     cache[key] = value
