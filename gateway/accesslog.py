@@ -16,16 +16,13 @@ import select
 import time
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from gateway.proxy.caches import remember
+from gateway.proxy.caches import PerTarget
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
-    from routing.model import CanaryBackend, Fallback, Route
 
 FLUSH_BYTES: Final = 64 * 1024
 FLUSH_DELAY: Final = 0.2
-TARGETS_LIMIT: Final = 4096
-"""Targets whose labels are kept (each route and canary of a route table is one)."""
 ATOMIC_WRITE: Final = select.PIPE_BUF
 """The largest write to a pipe that no other process's write can split (4096 on Linux)."""
 
@@ -90,8 +87,7 @@ class AccessLog:
         self._stamp = ""
         self._end = f',"pid":{os.getpid()}}}\n'
         """Ends every line: which process served the request (workers share the log)."""
-        self._by_target: dict[int, tuple[object, str]] = {}
-        """`_labels` by the identity of the target."""
+        self._by_target: PerTarget[str] = PerTarget()
 
     def write(self, exchange: Exchange) -> None:
         """Log one finished request, unless the live settings turn the log off."""
@@ -117,23 +113,23 @@ class AccessLog:
             f'"upstream_addr":"{exchange.upstream_addr}",'
             f'"upstream_status":"{exchange.upstream_status}",'
             f'"upstream_response_time":{seconds_text(exchange.upstream_time)},'
-            f'"request_id":"{request_id}",{self._labels(exchange.target)}'
+            f'"request_id":"{request_id}",{self._labels(exchange)}'
         )
         self.write_line(line)
 
-    def _labels(self, target: Route | CanaryBackend | Fallback | None) -> str:
+    def _labels(self, exchange: Exchange) -> str:
         """The end of a line for what served the request: its namespace, Ingress and Service,
-        made once per target rather than read and joined for every request. An entry keeps
-        its target alive, so an `id` is never reused while it is a key; targets of replaced
-        route tables stay until the cache fills and is emptied."""
-        cached = self._by_target.get(id(target))
-        if cached is not None and cached[0] is target:
-            return cached[1]
-        namespace, ingress, service = (
-            (target.namespace, target.ingress, target.service) if target else ("", "", "")
-        )
-        text = f'"namespace":"{namespace}","ingress":"{ingress}","service":"{service}"{self._end}'
-        remember(self._by_target, id(target), (target, text), TARGETS_LIMIT)
+        made once per target rather than read and joined for every request."""
+        target = exchange.target
+        text = self._by_target.get(exchange.snapshot, target)
+        if text is None:
+            namespace, ingress, service = (
+                (target.namespace, target.ingress, target.service) if target else ("", "", "")
+            )
+            text = self._by_target.add(
+                target,
+                f'"namespace":"{namespace}","ingress":"{ingress}","service":"{service}"{self._end}',
+            )
         return text
 
     def write_early(self, status: int, client: str) -> None:

@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.proxy.caches import PerTarget
+
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Exchange
     from gateway.proxy.mirror import Mirrors
@@ -306,8 +308,7 @@ class TrafficMetrics:
         self.registry = registry or CollectorRegistry()
         self._requests = _RequestCollector()
         self.registry.register(self._requests)
-        self._snapshot: Snapshot | None = None
-        self._by_target: dict[int, tuple[object, _RouteCounts]] = {}
+        self._by_target: PerTarget[_RouteCounts] = PerTarget()
 
     def watch(self, proxy: ProxyServer) -> None:
         """Export the counters `proxy` keeps itself (read at scrape time)."""
@@ -333,21 +334,12 @@ class TrafficMetrics:
         counts.response_size.observe(exchange.bytes_sent)
 
     def _counts_for(self, exchange: Exchange) -> _RouteCounts:
-        """The counts of the exchange's label set, found by the identity of the route or
-        backend that answered: reading its names and hashing them for every request cost a
-        tenth of the gateway's own work. The cache holds the targets of one snapshot (so it
-        is bounded by the route table) and each entry keeps its target alive, so an `id` is
-        never reused while it is a key."""
-        if exchange.snapshot is not self._snapshot:
-            self._snapshot = exchange.snapshot
-            self._by_target.clear()
+        """The counts of the exchange's label set, by the route or backend that answered."""
         target = exchange.target
-        cached = self._by_target.get(id(target))
-        if cached is not None and cached[0] is target:
-            return cached[1]
-        labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
-        counts = self._requests.route(labels)
-        self._by_target[id(target)] = (target, counts)
+        counts = self._by_target.get(exchange.snapshot, target)
+        if counts is None:
+            labels = (target.namespace, target.ingress, target.service) if target else ("", "", "")
+            counts = self._by_target.add(target, self._requests.route(labels))
         return counts
 
     def early_error(self, status: int) -> None:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
-from gateway.proxy.request import HOP_BY_HOP, nominated_headers, request_line
+from gateway.proxy.request import request_line
 from gateway.proxy.subrequest import KeepAlive, SubrequestError, SubrequestPool
+from gateway.proxy.upstream_head import HOP_BY_HOP, nominated_headers
 from gateway.proxy.variables import expand
 
 if TYPE_CHECKING:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
-from gateway.proxy.request import request_line, target_of, upstream_head
+from gateway.proxy.request import request_line
+from gateway.proxy.upstream_head import target_of, upstream_head
 
 if TYPE_CHECKING:
     from gateway.proxy.request import Client, Peer, RequestHead

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Final
 from gateway.proxy import clientcerts, policies
 from gateway.proxy.extauth import signin_location
 from gateway.proxy.mirror import copy_request
-from gateway.proxy.request import client_address, error_page_head, request_line, upstream_head
+from gateway.proxy.request import client_address, request_line
+from gateway.proxy.upstream_head import error_page_head, upstream_head
 from routing.redirect import redirect_for
 from routing.rewrite import rewrite_path
 
