@@ -39,7 +39,7 @@ from gateway.settings import RunSettings
 from gateway.snapshot import SnapshotHolder
 from gateway.workers.supervisor import WorkerPool
 from routing.compile import CompileSettings
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 if TYPE_CHECKING:
     # Cluster mode only: kubernetes-asyncio and its thousands of generated models cost about

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gateway.proxy.server import ProxyServer
     from gateway.proxy.tunnel import Tunnels
     from gateway.proxy.upstream import UpstreamPool
-    from routing.model import Snapshot
+    from routing.snapshot import Snapshot
 
 _METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}

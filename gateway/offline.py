@@ -12,8 +12,8 @@ from gateway.control.store import Store
 from routing.classes import ClassSelector, ClassSettings
 from routing.compile import CompileSettings, compile_snapshot
 from routing.document import routes_document
-from routing.model import Snapshot
 from routing.problems import Problem
+from routing.snapshot import Snapshot
 from routing.sources import Ingress
 
 

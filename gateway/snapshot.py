@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 
 class SnapshotHolder:

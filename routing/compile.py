@@ -55,10 +55,10 @@ from routing.model import (
     MirrorService,
     Route,
     RouteTable,
-    Snapshot,
 )
 from routing.problems import Problem
 from routing.references import global_configmap
+from routing.snapshot import Snapshot
 from routing.sources import ConfigMap, IngressClass, Secret
 from routing.state import ClusterState
 from routing.table import build_table, ingress_order

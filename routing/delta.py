@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from routing.model import BackendKey, Endpoint, Snapshot
+from routing.model import BackendKey, Endpoint
 from routing.problems import Problem
+from routing.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)

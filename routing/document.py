@@ -8,7 +8,8 @@ from typing import Any
 from annotations.canary import Selector
 from annotations.ratelimit import RateLimits
 from routing.globals import GlobalConfig
-from routing.model import CanaryBackend, Route, RouteMirror, Snapshot
+from routing.model import CanaryBackend, Route, RouteMirror
+from routing.snapshot import Snapshot
 
 
 def _route_entry(route: Route, snapshot: Snapshot) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from annotations._validators import boolean, cidrs, count, seconds, size
 from annotations.retries import conditions as next_upstream
 from annotations.tlspolicy import cipher_list
 from annotations.upstreamtls import protocols
+from routing.frozen import Frozen
 from routing.problems import Problem
 
 
@@ -71,7 +72,7 @@ DEFAULT_CIPHERS = ":".join(
 
 
 @dataclass(frozen=True, slots=True)
-class GlobalConfig:
+class GlobalConfig(Frozen):
     """Typed global settings. Field names are the ConfigMap keys with `_` for `-`."""
 
     use_forwarded_headers: bool = False
@@ -127,7 +128,7 @@ class GlobalConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(Frozen):
     """One ConfigMap key: how it is read and what it means."""
 
     key: str

@@ -158,7 +158,11 @@ class Matcher:
 
     __slots__ = ("_any_host", "_exact", "_wildcard")
 
-    def __init__(self, routes: Iterable[Route], aliases: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self, routes: Iterable[Route] = (), aliases: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Index `routes` (in precedence order) and `aliases`. Without arguments it matches
+        nothing: compiled, unpickling makes one that way before restoring its indexes."""
         self._exact: dict[str, HostRoutes] = {}
         self._wildcard: dict[str, HostRoutes] = {}
         self._any_host: HostRoutes | None = None

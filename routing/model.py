@@ -1,17 +1,7 @@
-"""The compiled model: what the proxy serves. Frozen, slotted, built once per compile.
+"""The compiled model: routes, route tables and endpoints. Frozen, built once per compile.
 
-Theory of operation
--------------------
-A `Snapshot` is the only object the control plane hands to the data plane. It joins two parts
-that change at very different rates:
-
-* the `RouteTable` (from Ingresses and IngressClasses: changes slowly) with its `Matcher`, and
-* the endpoint sets (from Services, EndpointSlices, Endpoints: change constantly), a mapping
-  from `BackendKey` to the `Endpoint`s behind it.
-
-Routes never hold endpoints; they name a `BackendKey` (``namespace/service:port``). So a pod
-coming or going builds a new endpoint mapping and a new Snapshot that reuses the same RouteTable
-and Matcher objects (DESIGN.md invariant 2), and balancer state keyed by `BackendKey` survives.
+Routes never hold endpoints; they name a `BackendKey` (``namespace/service:port``), and the
+`routing.snapshot.Snapshot` that the proxy serves maps each key to the `Endpoint`s behind it.
 
 Every `Route` keeps where it came from (namespace, Ingress name, rule and path index): that is
 what metrics labels, the access log, conflict messages and `/debug/routes` show.
@@ -20,12 +10,11 @@ what metrics labels, the access log, conflict messages and `/debug/routes` show.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, NewType
 
+from routing.frozen import Frozen
 from routing.problems import Problem
-from routing.tls import TlsTable
 
 if TYPE_CHECKING:
     from annotations.access import IpRules
@@ -42,9 +31,7 @@ if TYPE_CHECKING:
     from annotations.retries import Retries
     from annotations.timeouts import Timeouts
     from routing.auth import RouteAuth
-    from routing.globals import GlobalConfig
     from routing.headers import HeaderPolicy
-    from routing.match import Matcher
     from routing.podtls import PodTls
 
 BackendKey = NewType("BackendKey", str)
@@ -66,7 +53,7 @@ def backend_key(
 
 
 @dataclass(frozen=True, slots=True)
-class Rewrite:
+class Rewrite(Frozen):
     """How the upstream path is made from the request path (`routing.rewrite`).
 
     `rewrite-target`: the whole path is replaced by `target`, `$n` from `pattern`'s groups.
@@ -80,7 +67,7 @@ class Rewrite:
 
 
 @dataclass(frozen=True, slots=True)
-class CanaryBackend:
+class CanaryBackend(Frozen):
     """A canary Ingress's Service attached to a primary route, and when it is chosen."""
 
     namespace: str
@@ -114,7 +101,7 @@ FIRST_PORT = ""
 
 
 @dataclass(frozen=True, slots=True)
-class NamedService:
+class NamedService(Frozen):
     """A Service that an annotation names, besides the Ingress's own backends."""
 
     namespace: str
@@ -144,7 +131,7 @@ class MirrorService(NamedService):
 
 
 @dataclass(frozen=True, slots=True)
-class RouteMirror:
+class RouteMirror(Frozen):
     """Where a route's requests are copied (`annotations.mirror`); one of `url` and `service`."""
 
     url: MirrorUrl | None
@@ -156,7 +143,7 @@ class RouteMirror:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class Route(Frozen):
     """One servable (host, path) pair and what to do with matching requests."""
 
     host: str
@@ -261,7 +248,7 @@ class Endpoint(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class RouteTable:
+class RouteTable(Frozen):
     """Every route in precedence order, grouped by host, and the problems met compiling them."""
 
     routes: tuple[Route, ...]
@@ -272,20 +259,3 @@ class RouteTable:
     the Ingresses whose status this gateway writes."""
     aliases: tuple[tuple[str, str], ...] = ()
     """(alias, host) pairs from `server-alias`: the alias is served by the host's routes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Route table, matcher and endpoint sets, served together and swapped together."""
-
-    table: RouteTable
-    matcher: Matcher
-    endpoints: Mapping[BackendKey, tuple[Endpoint, ...]]
-    config: GlobalConfig
-    """Global settings from the gateway's ConfigMap, swapped together with the routes."""
-    problems: tuple[Problem, ...]
-    digest: str
-    tls: TlsTable = field(default_factory=TlsTable)
-    """Certificates by server name, swapped with the routes that send clients to them."""
-    inputs: object = field(default=None, compare=False, repr=False)
-    """What the route table was compiled from; equal inputs let the next compile reuse it."""

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from routing.admission import AdmittedIngress
 from routing.certificates import KeyPair
+from routing.frozen import Frozen
 from routing.problems import Problem
 from routing.sources import Secret
 from routing.tlspolicy import HostPolicy, build_policies
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class HostCertificate:
+class HostCertificate(Frozen):
     """A certificate and the Secret it came from (for metrics and logs)."""
 
     namespace: str
@@ -34,7 +35,7 @@ class HostCertificate:
 
 
 @dataclass(frozen=True, slots=True)
-class TlsTable:
+class TlsTable(Frozen):
     """Server name → certificate; `*.example.com` keys serve one extra label."""
 
     hosts: Mapping[str, HostCertificate] = field(default_factory=dict)

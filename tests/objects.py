@@ -11,8 +11,8 @@ from gateway.control.store import Store
 from routing.classes import ClassSettings
 from routing.compile import CompileSettings, compile_snapshot
 from routing.convert import convert
-from routing.model import Snapshot
 from routing.problems import Problem
+from routing.snapshot import Snapshot
 
 Obj = dict[str, Any]
 

@@ -24,7 +24,7 @@ from bench.micro.fixtures import cluster
 from gateway.control.store import Store
 from routing.compile import compile_snapshot
 from routing.convert import convert
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 
 def _ingest(store: Store, objects: list[dict[str, object]]) -> None:

@@ -31,7 +31,7 @@ from gateway.settings import RunSettings
 from gateway.snapshot import SnapshotHolder
 from gateway.workers.supervisor import WorkerPool
 from routing.compile import compile_snapshot
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 
 def _moved_one(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

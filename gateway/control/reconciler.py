@@ -22,7 +22,7 @@ from collections.abc import Callable
 from gateway.control.store import Store
 from gateway.snapshot import SnapshotHolder
 from routing.compile import CompileSettings, compile_snapshot
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

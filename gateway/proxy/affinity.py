@@ -25,7 +25,8 @@ from collections.abc import Container, Sequence
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Final
 
-from routing.model import BackendKey, CanaryBackend, Endpoint, Route, Snapshot
+from routing.model import BackendKey, CanaryBackend, Endpoint, Route
+from routing.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from annotations.affinity import AffinityCookie

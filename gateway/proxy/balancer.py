@@ -34,7 +34,8 @@ from collections.abc import Callable, Container, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from gateway.proxy.variables import expand
-from routing.model import BackendKey, Endpoint, Route, Snapshot
+from routing.model import BackendKey, Endpoint, Route
+from routing.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from annotations.balancing import Balancing

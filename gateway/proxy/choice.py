@@ -22,7 +22,8 @@ from gateway.proxy.affinity import StickySessions
 from gateway.proxy.balancer import Balancer
 from gateway.proxy.health import PassiveHealth
 from routing.canary import choose_canary
-from routing.model import CanaryBackend, Endpoint, Fallback, Route, Snapshot
+from routing.model import CanaryBackend, Endpoint, Fallback, Route
+from routing.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from annotations.affinity import AffinityCookie

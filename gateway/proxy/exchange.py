@@ -63,7 +63,8 @@ if TYPE_CHECKING:
     from gateway.proxy.retries import TryBudget
     from gateway.proxy.tunnel import Tunnel
     from gateway.proxy.upstream import UpstreamConnection
-    from routing.model import Endpoint, Fallback, Route, Snapshot
+    from routing.model import Endpoint, Fallback, Route
+    from routing.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ import logging
 from collections.abc import Container, Sequence
 
 from routing.globals import GlobalConfig
-from routing.model import Endpoint, Snapshot
+from routing.model import Endpoint
+from routing.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from gateway.proxy.request import Client, Peer, RequestHead
     from gateway.proxy.request_body import RequestBody
     from routing.globals import GlobalConfig
-    from routing.model import Route, Snapshot
+    from routing.model import Route
+    from routing.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

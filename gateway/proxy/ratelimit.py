@@ -31,7 +31,8 @@ from gateway.proxy.request import in_networks
 if TYPE_CHECKING:
     from annotations.ratelimit import Rate
     from routing.globals import GlobalConfig
-    from routing.model import Route, Snapshot
+    from routing.model import Route
+    from routing.snapshot import Snapshot
 
 LOCAL_RATE_LIMITED: Final = ("text/plain", b"local_rate_limited")
 """Envoy's answer body for a local rate limit (Higress)."""

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from gateway.proxy.exchange import Exchange
     from routing.certificates import KeyPair
-    from routing.model import Snapshot
+    from routing.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

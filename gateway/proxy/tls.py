@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 from gateway.proxy import openssl
 from routing.certificates import KeyPair, parse_key_pair
 from routing.globals import GlobalConfig
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 from routing.tls import by_server_name
 from routing.tlspolicy import ClientAuth, HostPolicy
 

@@ -60,7 +60,7 @@ from gateway.workers.messages import (
 )
 from gateway.workers.reports import MergedTraffic
 from routing.delta import endpoint_delta
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from gateway.workers.messages import (
 )
 from gateway.workers.reports import families
 from routing.delta import EndpointDelta, apply_delta
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 
 logger = logging.getLogger("gateway")
 

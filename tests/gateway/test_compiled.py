@@ -44,6 +44,7 @@ def test_a_build_that_matches_its_source_passes(tmp_path: Path) -> None:
     assert not compiled.complete(package)  # not the whole hot path
     hot = compiled.hot_path(package)
     for source in hot:
+        (tmp_path / source).parent.mkdir(exist_ok=True)
         (tmp_path / source).write_text(f"# {source}\n")
         (tmp_path / source).with_suffix(SUFFIX).write_bytes(b"compiled too")
     compiled.write_manifest(hot, package)
@@ -65,6 +66,20 @@ def test_a_compiled_module_the_manifest_does_not_list_is_named(tmp_path: Path) -
     assert compiled.stale(package) == ["gateway/proxy/slow.py"]
     (package / compiled.MANIFEST_NAME).unlink()
     assert compiled.stale(package) == ["gateway/proxy/fast.py", "gateway/proxy/slow.py"]
+
+
+def test_compiled_routing_modules_are_guarded_too(tmp_path: Path) -> None:
+    """The route model and the matcher are compiled with the proxy, beside it in `routing`."""
+    package = _package(tmp_path)
+    routing = tmp_path / "routing"
+    routing.mkdir()
+    (routing / "match.py").write_text("z = 1\n")
+    (routing / f"match{SUFFIX}").write_bytes(b"compiled")
+    assert compiled.stale(package) == ["routing/match.py"]  # not in the manifest
+    compiled.write_manifest(["gateway/proxy/fast.py", "routing/match.py"], package)
+    assert compiled.stale(package) == []
+    (routing / "match.py").write_text("z = 2\n")
+    assert compiled.stale(package) == ["routing/match.py"]
 
 
 def test_a_deleted_source_is_named(tmp_path: Path) -> None:
@@ -99,3 +114,22 @@ def test_the_hot_path_is_compiled_unless_asked_not_to() -> None:
     for source in hot:
         module = importlib.import_module(source.removesuffix(".py").replace("/", "."))
         assert module.__file__ is not None and module.__file__.endswith(SUFFIX), source
+
+
+def test_each_compiled_module_imports_on_its_own() -> None:
+    """A compiled dataclass whose field names a compiled class imported only for type checking
+    crashed its import (docs/development.md): import each module first in a fresh process."""
+    imports = {
+        source: subprocess.Popen(
+            [sys.executable, "-c", f"import {source.removesuffix('.py').replace('/', '.')}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for source in compiled.hot_path()
+    }
+    failed = {}
+    for source, process in imports.items():
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode != 0:
+            failed[source] = (process.returncode, stderr.decode()[-300:])
+    assert failed == {}

@@ -11,7 +11,8 @@ from gateway.proxy.request import RequestHead, check
 from gateway.proxy.variables import expand as hash_key
 from routing.globals import GlobalConfig
 from routing.match import Matcher
-from routing.model import BackendKey, CanaryBackend, Endpoint, Route, RouteTable, Snapshot
+from routing.model import BackendKey, CanaryBackend, Endpoint, Route, RouteTable
+from routing.snapshot import Snapshot
 
 KEY = BackendKey("default/app:80")
 

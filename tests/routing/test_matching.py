@@ -3,7 +3,7 @@ ordered as Higress sorts them (§4.2), falling through when they fail."""
 
 from __future__ import annotations
 
-from routing.model import Snapshot
+from routing.snapshot import Snapshot
 from tests.objects import RequestStub, compile_objects, ingress, path, problems, rule
 
 H = "higress.io/"
