@@ -153,9 +153,9 @@ def start_floor(port: int, upstream: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["taskset", "-c", "0", *command], cwd=ROOT)
 
 
-def write_manifests(folder: Path, upstream: int, workers: int = 1) -> Path:
+def write_manifests(folder: Path, upstream: int, workers: int = 1, suffix: str = "") -> Path:
     """The benchmark's cluster: one Ingress with a Prefix route to one pod, the upstream."""
-    manifests = folder / f"manifests-{workers}"
+    manifests = folder / f"manifests-{workers}{suffix and '-' + suffix}"
     manifests.mkdir()
     backend = {"service": {"name": "up", "port": {"number": 80}}}
     document = {
@@ -216,22 +216,27 @@ def gateway_arguments(manifests: Path, port: int, admin: int, workers: int = 1) 
 
 
 def start_gateway(
-    folder: Path, port: int, admin: int, upstream: int, workers: int = 1
+    folder: Path, port: int, admin: int, upstream: int, workers: int = 1, tree: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    manifests = write_manifests(folder, upstream, workers)
-    log = (folder / f"gateway-{workers}-access.log").open("wb")
+    """`gateway run` on CPU 0 (both CPUs with workers); with `tree`, that checkout's gateway
+    (with its compiled modules) rather than this one's."""
+    manifests = write_manifests(folder, upstream, workers, tree.name if tree else "")
+    log = (folder / f"gateway-{workers}-{tree.name if tree else 'this'}-access.log").open("wb")
+    program = [GATEWAY] if tree is None else [sys.executable, "-m", "gateway"]
     proc = subprocess.Popen(
         [
             "taskset",
             "-c",
             "0" if workers == 1 else "0,1",
-            GATEWAY,
+            *program,
             *gateway_arguments(manifests, port, admin, workers),
             "--listen-tls",
             "127.0.0.1:0",
         ],
         stdout=log,
         stderr=subprocess.DEVNULL,
+        cwd=tree,
+        env=None if tree is None else {**os.environ, "PYTHONPATH": str(tree)},
     )
     wait_ready(admin, timeout=30)
     return proc

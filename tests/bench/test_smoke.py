@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _quick(module: str, timeout: float) -> str:
+def _quick(module: str, timeout: float, *arguments: str) -> str:
     """Run `python -m module --quick` from the repository; its output (it must exit 0)."""
     result = subprocess.run(
-        [sys.executable, "-m", module, "--quick"],
+        [sys.executable, "-m", module, "--quick", *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,6 +36,15 @@ def test_load_benchmark_runs_against_nginx() -> None:
     assert "| 2B | gateway-2w |" in output and "gateway-2w vs gateway" in output
     assert "| 2B | nginx-2w |" in output and "nginx-2w vs nginx" in output
     assert "| 2B | gateway-2w-2c |" in output and "gateway-2w-2c vs gateway" in output
+
+
+def test_ab_benchmark_runs_two_checkouts_side_by_side() -> None:
+    """The A/B harness runs a second gateway from another checkout (here the same one) beside
+    this one and nginx, and reports the ratio per round."""
+    output = _quick("bench.load.ab", 300, str(ROOT))
+    rows = re.findall(r"^\| (2B|1KiB) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", output, re.M)
+    assert [row[0] for row in rows] == ["2B", "1KiB"], output
+    assert all(float(value) > 0 for row in rows for value in row[1:]), output
 
 
 def test_worker_shipping_benchmark_runs() -> None:
