@@ -8,8 +8,10 @@ moves by more than that between runs (bench/RESULTS.md), so two figures from two
 `bench.load.run` cannot tell such a change from the noise. Here the two gateways run side by
 side, measured in turns within each round (as `bench.load.run` measures, CPU 0 for the proxy,
 CPU 1 for wrk and the upstream), and what is reported is the ratio within each round, whose
-spread shows whether the difference is real. nginx is measured in the same rounds so that the
-result can be read against the issue's target too.
+spread shows whether the difference is real. Both run with the same memory layout and string
+hashing (`start_gateway`'s `fixed_layout`): without it, two processes of the same code differ
+by 2-4% of CPU per request, which is the size of the changes an A/B is for. nginx is measured
+in the same rounds so that the result can be read against the issue's target too.
 
 The other checkout is typically a git worktree of the commit before (`git worktree add
 /tmp/base HEAD~1`), compiled with this checkout's interpreter (`scripts/compile` run there); it
@@ -53,10 +55,13 @@ def main() -> None:
     procs = [start_upstream(folder, ports["upstream"])]
     try:
         procs.append(start_nginx_proxy(folder, ports["nginx"], ports["upstream"]))
-        procs.append(start_gateway(folder, ports["a"], ports["a-admin"], ports["upstream"]))
-        procs.append(
-            start_gateway(folder, ports["b"], ports["b-admin"], ports["upstream"], tree=other)
-        )
+        for name, tree in (("a", ROOT), ("b", other)):
+            procs.append(
+                start_gateway(
+                    folder, ports[name], ports[f"{name}-admin"], ports["upstream"],
+                    tree=tree, fixed_layout=True,
+                )
+            )  # fmt: skip
         targets = {"nginx": procs[1], "a": procs[2], "b": procs[3]}
         for name in targets:
             wait_port(ports[name])

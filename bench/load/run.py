@@ -216,13 +216,29 @@ def gateway_arguments(manifests: Path, port: int, admin: int, workers: int = 1) 
 
 
 def start_gateway(
-    folder: Path, port: int, admin: int, upstream: int, workers: int = 1, tree: Path | None = None
+    folder: Path,
+    port: int,
+    admin: int,
+    upstream: int,
+    workers: int = 1,
+    tree: Path | None = None,
+    fixed_layout: bool = False,
 ) -> subprocess.Popen[bytes]:
     """`gateway run` on CPU 0 (both CPUs with workers); with `tree`, that checkout's gateway
-    (with its compiled modules) rather than this one's."""
-    manifests = write_manifests(folder, upstream, workers, tree.name if tree else "")
-    log = (folder / f"gateway-{workers}-{tree.name if tree else 'this'}-access.log").open("wb")
+    (with its compiled modules) rather than this one's.
+
+    `fixed_layout` runs it without address-space randomisation and with string hashing
+    seeded alike (`setarch -R`, PYTHONHASHSEED=0). Two processes of the same code otherwise
+    differ by a few percent of CPU per request, as their memory and dictionaries fall
+    differently: more than the changes an A/B is for (`bench.load.ab`)."""
+    suffix = f"{tree.parent.name}-{tree.name}" if tree else ""
+    manifests = write_manifests(folder, upstream, workers, suffix)
+    log = (folder / f"gateway-{workers}-{suffix or 'this'}-access.log").open("wb")
     program = [GATEWAY] if tree is None else [sys.executable, "-m", "gateway"]
+    env = {**os.environ, "PYTHONPATH": str(tree)} if tree is not None else dict(os.environ)
+    if fixed_layout:
+        program = ["setarch", "-R", *program]
+        env["PYTHONHASHSEED"] = "0"
     proc = subprocess.Popen(
         [
             "taskset",
@@ -236,7 +252,7 @@ def start_gateway(
         stdout=log,
         stderr=subprocess.DEVNULL,
         cwd=tree,
-        env=None if tree is None else {**os.environ, "PYTHONPATH": str(tree)},
+        env=env,
     )
     wait_ready(admin, timeout=30)
     return proc
