@@ -231,7 +231,7 @@ def start_gateway(
     seeded alike (`setarch -R`, PYTHONHASHSEED=0). Two processes of the same code otherwise
     differ by a few percent of CPU per request, as their memory and dictionaries fall
     differently: more than the changes an A/B is for (`bench.load.ab`)."""
-    suffix = f"{tree.parent.name}-{tree.name}" if tree else ""
+    suffix = str(port) if tree else ""  # two gateways may run one checkout (an A/B of itself)
     manifests = write_manifests(folder, upstream, workers, suffix)
     log = (folder / f"gateway-{workers}-{suffix or 'this'}-access.log").open("wb")
     program = [GATEWAY] if tree is None else [sys.executable, "-m", "gateway"]
