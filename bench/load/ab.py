@@ -21,10 +21,7 @@ runs with its own source first on the import path.
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from bench.load.run import (
     start_gateway,
     start_nginx_proxy,
     start_upstream,
+    stop,
     wait_port,
 )
 
@@ -78,14 +76,7 @@ def main() -> None:
                     cpu.setdefault((name, body), []).append(sample.cpu_us)
         report(cpu, ROOT, other, rounds, seconds)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+        stop(procs, folder)
 
 
 def report(

@@ -367,14 +367,19 @@ def main() -> None:
                     )
         report(samples, rounds, seconds, args.connections)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+        stop(procs, folder)
+
+
+def stop(procs: list[subprocess.Popen[bytes]], folder: Path) -> None:
+    """End what a benchmark started, by PID, and remove its files."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def report(
