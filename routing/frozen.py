@@ -4,9 +4,10 @@ The route model, the matcher and the global settings are read for every request,
 compiled with the proxy (`gateway.compiled.hot_path`): a compiled proxy then reads their fields
 as struct members instead of through Python's generic attribute lookup. Snapshots are pickled
 to worker processes (`gateway.workers`), and here the two forms differ. Interpreted, a frozen
-slotted dataclass gets pickling from `dataclasses`; compiled, mypyc gives every class a
-`__setstate__` that assigns each field, which a frozen dataclass refuses. This base pickles
-both forms the same way: the field values in declaration order, restored past the frozen guard.
+slotted dataclass gets pickling from `dataclasses`, which adds methods of its own that shadow
+this base's. Compiled, mypyc would give every class a `__setstate__` that assigns each field,
+which a frozen dataclass refuses; this base's methods pickle the field values in declaration
+order and restore them past the frozen guard.
 """
 
 from __future__ import annotations
