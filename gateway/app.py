@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from aiohttp import web
 
-from gateway import compiled
+from gateway import compiled, heap
 from gateway.admin import admin_app
 from gateway.control.reconciler import Reconciler
 from gateway.control.store import Store
@@ -63,6 +63,9 @@ class Gateway:
         self.metrics = Metrics()
         self.plane: DataPlane | None = None
         self.workers: WorkerPool | None = None
+        self._settled: object = None
+        """The route table at this process's last `heap.settle` (one process only: with
+        workers, the supervisor and each worker settle when they have shipped or applied it)."""
         if settings.workers == 1:
             self.plane = DataPlane(
                 self.holder,
@@ -125,6 +128,11 @@ class Gateway:
 
     def _swapped(self, snapshot: Snapshot, seconds: float) -> None:
         self.metrics.swapped(snapshot, seconds, time.time())
+        if self.plane is not None and snapshot.table is not self._settled:
+            # A new route table is long-lived: keep later collections off it, as workers do.
+            # An endpoint-only swap reuses the table and does not settle.
+            self._settled = snapshot.table
+            heap.settle()
         if self.status is not None:
             self.status.served(snapshot.table.ingresses)
         if self.events is not None and self.elector is not None and self.elector.leading:

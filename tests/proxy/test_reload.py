@@ -4,6 +4,7 @@ keeps its snapshot, settings apply without a restart, a bad edit keeps the last 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import urllib.request
 from collections import Counter
@@ -142,3 +143,33 @@ async def test_deleting_a_file_deletes_its_objects(upstreams, gateway) -> None:
 def _debug_routes(port: int) -> dict[str, object]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/debug/routes", timeout=5) as reply:
         return json.loads(reply.read())  # type: ignore[no-any-return]
+
+
+async def test_one_process_freezes_each_new_route_table(upstreams, gateway) -> None:
+    """`--workers 1` settles the heap as workers do (docs/deployment.md): each new route table
+    is collected once and frozen out of the collector's sight; an endpoint-only swap keeps the
+    table and does not collect again."""
+    a, b = await upstreams(), await upstreams()
+    gc.unfreeze()
+    try:
+        gw = await gateway(manifests([("app.test", "/", "Prefix", [a.port])]))
+        assert gw.gateway is not None
+        holder = gw.gateway.holder
+        first = holder.current
+        assert first is not None
+        assert gc.get_freeze_count() > 0 and not any(o is first.table for o in gc.get_objects())
+        since = [object()]  # made after the settle: tracked until the next one freezes it
+
+        await gw.update(manifests([("app.test", "/", "Prefix", [b.port])]))  # pods moved
+        moved = holder.current
+        assert moved is not None and moved.table is first.table
+        assert any(o is since for o in gc.get_objects())  # no settle for the same table
+
+        await gw.update(manifests([("app.test", "/api", "Prefix", [b.port])]))  # a new route
+        changed = holder.current
+        assert changed is not None and changed.table is not first.table
+        assert not any(o is since or o is changed.table for o in gc.get_objects())
+        assert (await exchange(gw.port, get("app.test", "/api")))[0].status == 200
+    finally:
+        gc.unfreeze()
+
