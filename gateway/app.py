@@ -39,6 +39,7 @@ from gateway.settings import RunSettings
 from gateway.snapshot import SnapshotHolder
 from gateway.workers.supervisor import WorkerPool
 from routing.compile import CompileSettings
+from routing.model import RouteTable
 from routing.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Gateway:
         self.metrics = Metrics()
         self.plane: DataPlane | None = None
         self.workers: WorkerPool | None = None
-        self._settled: object = None
+        self._settled: RouteTable | None = None
         """The route table at this process's last `heap.settle` (one process only: with
         workers, the supervisor and each worker settle when they have shipped or applied it)."""
         if settings.workers == 1:
