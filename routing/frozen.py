@@ -26,7 +26,8 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 class Frozen:
-    """Pickling for a frozen dataclass, compiled or not: its state is its field values."""
+    """Pickling for a compiled frozen dataclass: its state is its field values. (Interpreted,
+    `dataclasses` replaces these methods with its own, which do the same.)"""
 
     __slots__ = ()
 
