@@ -36,6 +36,7 @@ from bench.load.run import (
     free_port,
     gateway_arguments,
     start_upstream,
+    tree_python,
     wait_port,
     wait_ready,
     write_manifests,
@@ -44,12 +45,6 @@ from bench.load.run import (
 WARM = 400
 REQUEST = b"GET /1KiB HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 CONNECTIONS = 4
-
-
-def _python(tree: Path) -> str:
-    """The checkout's own interpreter, else this one (with the checkout first on the path)."""
-    own = tree / ".venv" / "bin" / "python"
-    return str(own) if own.exists() else sys.executable
 
 
 def _read_response(sock: socket.socket) -> None:
@@ -92,7 +87,7 @@ def _total(tree: Path, manifests: Path, requests: int, out: Path) -> int:
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
-        _python(tree),
+        tree_python(tree),
         "-m",
         "gateway",
         *gateway_arguments(manifests, port, admin),

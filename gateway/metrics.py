@@ -201,7 +201,7 @@ class _Buckets:
 _HISTOGRAMS: Final = (
     (
         "gateway_request_duration_seconds",
-        "Time from a complete request head to the last response byte.",
+        "Time from the request's first byte to the last response byte.",
     ),
     (
         "gateway_upstream_response_seconds",

@@ -215,6 +215,13 @@ def gateway_arguments(manifests: Path, port: int, admin: int, workers: int = 1) 
     ]
 
 
+def tree_python(tree: Path) -> str:
+    """The checkout's own interpreter (its `.venv`), else this one: a checkout set up with
+    another Python (`PYTHON=... scripts/setup`) runs on it, with the modules it compiled."""
+    own = tree / ".venv" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
 def start_gateway(
     folder: Path,
     port: int,
@@ -234,7 +241,7 @@ def start_gateway(
     suffix = str(port) if tree else ""  # two gateways may run one checkout (an A/B of itself)
     manifests = write_manifests(folder, upstream, workers, suffix)
     log = (folder / f"gateway-{workers}-{suffix or 'this'}-access.log").open("wb")
-    program = [GATEWAY] if tree is None else [sys.executable, "-m", "gateway"]
+    program = [GATEWAY] if tree is None else [tree_python(tree), "-m", "gateway"]
     env = {**os.environ, "PYTHONPATH": str(tree)} if tree is not None else dict(os.environ)
     if fixed_layout:
         program = ["setarch", "-R", *program]

@@ -101,7 +101,9 @@ class Exchange:
     _trying = False
     """True from a try's request until its answer is complete or it failed."""
     _endpoint: Endpoint | None = None
-    """The endpoint of the try `start` made, until `_inline_try_ended`."""
+    """The endpoint of the try `start` made, until `inline_try_ended`."""
+    _try_error: UpstreamError | None = None
+    """How the try `start` made ended, for `inline_try_ended`."""
     _try_addr = ""
     """The `ip:port` of the latest try's connection, made once per connection: an endpoint's
     `hostport` would format it again for every request."""
@@ -109,7 +111,12 @@ class Exchange:
     _ended = False
 
     def __init__(
-        self, down: DownstreamProtocol, head: RequestHead, snapshot: Snapshot | None, early: int
+        self,
+        down: DownstreamProtocol,
+        head: RequestHead,
+        snapshot: Snapshot | None,
+        early: int,
+        started: float,
     ) -> None:
         self.down = down
         self.loop = down.loop
@@ -117,7 +124,8 @@ class Exchange:
         self.snapshot = snapshot
         self.config = snapshot.config if snapshot is not None else _DEFAULT_CONFIG
         self.early = early
-        self.started = self.loop.time()
+        self.started = started
+        """The loop's time when the request's first byte was parsed."""
         self.duration = 0.0
         """From `started` to the end, set when the exchange is recorded (`ProxyServer.observe`)."""
         self.route: Route | None = None
@@ -165,7 +173,7 @@ class Exchange:
 
     # --- lifecycle -------------------------------------------------------------------------
     # An exchange is served in callbacks while nothing but the pod's answer is awaited: `start`
-    # admits the request and makes the first try on a pooled connection, `_inline_try_ended`
+    # admits the request and makes the first try on a pooled connection, `inline_try_ended`
     # finishes it. The first step that must wait for anything else (the auth service, a new
     # connection, a retry, an error page, a whole-request timeout) hands what is left to a
     # task (`_to_task`). A task, its future and its chain of coroutines cost a usual request
@@ -211,9 +219,11 @@ class Exchange:
             self._failed_unexpectedly()
             self._end()
 
-    def _inline_try_ended(self, err: UpstreamError | None) -> None:
+    def inline_try_ended(self) -> None:
         """The try `start` made has ended: finish the exchange, or hand the rest to a task
-        (what `gateway.proxy.tries` does after a try in a task, in callbacks)."""
+        (what `gateway.proxy.tries` does after a try in a task, in callbacks).
+        `ProxyServer.end_all` calls it on the loop's next turn."""
+        err, self._try_error = self._try_error, None
         endpoint, self._endpoint = self._endpoint, None
         if self._abandoned or endpoint is None:
             return
@@ -309,6 +319,7 @@ class Exchange:
         self.upstream_started = now
         self.got_response_byte = False
         self._trying = True
+        self.down.server.hold_send(conn)
         conn.send(self.forward_head + self.body.replay())
         self.sending = True
         if not self.body.complete:
@@ -316,7 +327,7 @@ class Exchange:
                 self.continue_sent = True
                 self.down.write(CONTINUE)
             self.down.resume_reading()
-        conn.watch(self.read_timeout())
+        conn.watch(self.read_timeout(), now)
 
     def _end_try(self, err: UpstreamError | None = None) -> None:
         """The try is over: answered or given up (`err` None), or failed with `err`. Wakes
@@ -326,7 +337,8 @@ class Exchange:
         self._trying = False
         waiter, self._waiter = self._waiter, None
         if waiter is None:
-            self.loop.call_soon(self._inline_try_ended, err)
+            self._try_error = err
+            self.down.server.end_soon(self)
         elif waiter.done():
             pass  # its task was cancelled
         elif err is None:
@@ -414,7 +426,7 @@ class Exchange:
             return
         self.status = status
         self.upstream_status = tries.join(self.upstream_status, str(status))
-        self.upstream_time = self.loop.time() - self.upstream_started
+        self.upstream_time = self._upstream_read_time() - self.upstream_started
         self.response_started = True
         self.down.write(head)
         if self.head.method == "HEAD":
@@ -433,7 +445,7 @@ class Exchange:
             return
         self.status = 101
         self.upstream_status = tries.join(self.upstream_status, "101")
-        self.upstream_time = self.loop.time() - self.upstream_started
+        self.upstream_time = self._upstream_read_time() - self.upstream_started
         self.response_started = self.close_after = True
         self.down.write(head)
         self.upstream, conn.exchange, self.sending = None, None, False
@@ -451,7 +463,7 @@ class Exchange:
 
     def _intercept(self, status: int) -> None:
         """An upstream status listed in `custom-http-errors`: drop this response unread (its
-        connection cannot be reused) and let `_inline_try_ended` or `tries.proxy` fetch the error
+        connection cannot be reused) and let `inline_try_ended` or `tries.proxy` fetch the error
         page."""
         self.error_codes = frozenset()
         self.intercepted = status
@@ -547,6 +559,12 @@ class Exchange:
     def send_timeout(self) -> float:
         return (self.timeouts and self.timeouts.send) or self.config.proxy_send_timeout
 
+    def _upstream_read_time(self) -> float:
+        """When the pod's latest bytes were read: the response head's time, without reading
+        the clock again in the callback that parses it."""
+        conn = self.upstream
+        return conn.last_read if conn is not None else self.loop.time()
+
     def read_timeout(self) -> float:
         return (self.timeouts and self.timeouts.read) or self.config.proxy_read_timeout
 
@@ -555,13 +573,14 @@ class Exchange:
         has been silent for too long, else have the timer fire again when it would be."""
         if conn is not self.upstream or self.finished:
             return
+        now = self.loop.time()
         if self.down.write_paused:
-            conn.watch(self.read_timeout())  # we stopped reading, not the pod
+            conn.watch(self.read_timeout(), now)  # we stopped reading, not the pod
             return
         limit = self.send_timeout() if conn.write_paused else self.read_timeout()
-        idle = self.loop.time() - conn.last_read
+        idle = now - conn.last_read
         if idle < limit:
-            conn.watch(limit - idle)
+            conn.watch(limit - idle, now)
             return
         self.upstream_failed(UpstreamTimeout(f"no data from the pod for {limit:g}s"))
 

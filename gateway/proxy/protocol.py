@@ -57,6 +57,8 @@ CLIENT_SEND_TIMEOUT: Final = 60.0
 """A client that takes no response bytes for this long is disconnected (nginx send_timeout)."""
 FIRST_REQUEST_GRACE: Final = 1.0
 """At shutdown, how long a new connection may take to start its first request."""
+SEND_SOON_BYTES: Final = 64 * 1024
+"""Held bytes above which a connection sends at once rather than with the turn's others."""
 LINGER_IDLE: Final = 5.0
 """Lingering close: give up when the client sends nothing for this long (nginx 5 s)…"""
 LINGER_TOTAL: Final = 30.0
@@ -93,6 +95,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self.write_paused = False
         self.write_paused_since = 0.0
         self._corked: list[bytes] | None = None
+        self._began = 0.0
+        """The loop's time when the latest request's first byte was parsed."""
+        self._send_pending = False
         self.closing = False
         self.lingering = False
         self.linger_until = 0.0
@@ -122,7 +127,7 @@ class DownstreamProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("sockname") or ("", 0)
         self.peer = Peer(str(peer[0]), int(peer[1]), int(sock[1]), self.scheme)
         self.server.connection_opened(self)
-        self._idle()
+        self._idle(self.loop.time())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -181,8 +186,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._in_head = True
+        self._began = now = self.loop.time()
         if not self.pipeline:
-            self._set_deadline(self.config.client_header_timeout, 408)
+            self._set_deadline(self.config.client_header_timeout, 408, now)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -215,7 +221,7 @@ class DownstreamProtocol(asyncio.Protocol):
         early = check(head, self.config.max_uri_bytes)
         if early:
             self.stop_parsing = True
-        exchange = Exchange(self, head, snapshot, early)
+        exchange = Exchange(self, head, snapshot, early, self._began)
         self.pipeline.append(exchange)
         if len(self.pipeline) == 1:
             self._start(exchange)
@@ -237,8 +243,8 @@ class DownstreamProtocol(asyncio.Protocol):
     # --- exchanges ---------------------------------------------------------------------------
     def _start(self, exchange: Exchange) -> None:
         if exchange.head.has_body and not exchange.body.complete:
-            self.last_body_read = self.loop.time()
-            self._set_deadline(self.config.client_body_timeout, 408)
+            self.last_body_read = now = self.loop.time()
+            self._set_deadline(self.config.client_body_timeout, 408, now)
         else:
             self._deadline = 0.0  # the timer stays armed for the next deadline; see _set_deadline
         self.server.start(exchange)
@@ -249,7 +255,8 @@ class DownstreamProtocol(asyncio.Protocol):
             return
         self.pipeline.popleft()
         self.requests_served += 1
-        self.server.observe(exchange)
+        now = self.loop.time()
+        self.server.observe(exchange, now)
         if exchange.close_after or not exchange.head.keep_alive or self.transport is None:
             self.close(linger=not exchange.body.complete or bool(exchange.early))
             return
@@ -263,7 +270,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self.close()
         else:
             held, self.held = self.held, None
-            self._idle()
+            self._idle(now)
             self.resume_reading()
             if held:
                 self.data_received(held)  # the pod refused an upgrade: HTTP goes on
@@ -293,13 +300,26 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def cork(self) -> None:
         """Hold writes until `uncork`: a response head and body from one upstream read then
-        leave in one send instead of two (measured: a quarter of the loop's time was sends)."""
+        leave in one send instead of two (measured: a quarter of the loop's time was sends),
+        and the responses of one turn leave back to back (`ProxyServer.send_soon`)."""
         if self._corked is None:
             self._corked = []
+            if not self._send_pending:
+                self._send_pending = True
+                self.server.send_soon(self)
+
+    def uncork_soon(self) -> None:
+        """Leave what is held for `ProxyServer.send_soon`, or send it now when it is large."""
+        held = self._corked
+        if held is not None and (
+            len(held) > 8 or sum([len(piece) for piece in held]) > SEND_SOON_BYTES
+        ):
+            self.uncork()
 
     def uncork(self) -> None:
         """Send what was held, in one write."""
         held, self._corked = self._corked, None
+        self._send_pending = False
         if held:
             self.write(held[0] if len(held) == 1 else b"".join(held))
 
@@ -336,7 +356,7 @@ class DownstreamProtocol(asyncio.Protocol):
             self.read_paused = False
             transport.resume_reading()
             self._cancel_timer()
-            self._set_deadline(LINGER_IDLE, 0)
+            self._set_deadline(LINGER_IDLE, 0, self.loop.time())
             return
         self.closing = True
         self.lingering = False
@@ -357,7 +377,7 @@ class DownstreamProtocol(asyncio.Protocol):
         if self.requests_served:
             self.close()
         else:
-            self._set_deadline(FIRST_REQUEST_GRACE, 0)
+            self._set_deadline(FIRST_REQUEST_GRACE, 0, self.loop.time())
 
     # --- errors ------------------------------------------------------------------------------
     def _check_head_size(self, data: bytes) -> int:
@@ -453,7 +473,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
         if self.pipeline[0] is exchange:
             self.last_body_read = self.loop.time()
-            self._set_deadline(self.config.client_body_timeout, 408)
+            self._set_deadline(self.config.client_body_timeout, 408, self.loop.time())
 
     def hand_over(self) -> tuple[Side, bytes]:
         """The pod accepted the upgrade: this connection, for a tunnel to take over, and the
@@ -466,11 +486,12 @@ class DownstreamProtocol(asyncio.Protocol):
         return Side(self.transport, self, self.write_paused, CLIENT_SEND_TIMEOUT), held
 
     # --- timeouts ----------------------------------------------------------------------------
-    def _idle(self) -> None:
-        self._set_deadline(self.config.keep_alive or 0.001, 0)
+    def _idle(self, now: float) -> None:
+        self._set_deadline(self.config.keep_alive or 0.001, 0, now)
 
-    def _set_deadline(self, delay: float, status: int) -> None:
-        now = self.loop.time()
+    def _set_deadline(self, delay: float, status: int, now: float) -> None:
+        """Time the connection out `delay` seconds after the loop's time `now` with `status`
+        (0: close without a response)."""
         self._deadline = now + delay
         self._deadline_status = status
         # A later deadline leaves the armed timer alone (it re-arms itself when it fires); an

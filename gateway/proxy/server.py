@@ -22,7 +22,7 @@ from gateway.proxy.protocol import DownstreamProtocol
 from gateway.proxy.ratelimit import RateLimiter
 from gateway.proxy.tls import TlsTerminator
 from gateway.proxy.tunnel import Tunnels
-from gateway.proxy.upstream import UpstreamPool
+from gateway.proxy.upstream import UpstreamConnection, UpstreamPool
 from gateway.snapshot import SnapshotHolder
 
 if TYPE_CHECKING:
@@ -70,6 +70,11 @@ class ProxyServer:
         self.pod_contexts = PodContexts()
         self.connections: set[DownstreamProtocol] = set()
         self.tasks: dict[Exchange, asyncio.Task[None] | None] = {}
+        self._corked: list[DownstreamProtocol] = []
+        self._starting: list[Exchange] = []
+        self._ending: list[Exchange] = []
+        self._holding = False
+        self._held: list[UpstreamConnection] = []
         """Exchanges being served, with the task that serves the rest of each (None while
         one is served in callbacks: `Exchange.start`)."""
         self.draining = False
@@ -135,10 +140,69 @@ class ProxyServer:
             self._connections_changed(-1)
 
     def start(self, exchange: Exchange) -> None:
-        """Serve an exchange from the loop's next turn; it reports back through
-        `exchange_finished`, and takes itself out of `tasks` as it ends."""
+        """Serve an exchange from the loop's next turn, with the others that became ready in
+        this one (`_start_all`); it reports back through `exchange_finished`, and takes itself
+        out of `tasks` as it ends."""
         self.tasks[exchange] = None
-        self.loop.call_soon(exchange.start)
+        self._starting.append(exchange)
+        if len(self._starting) == 1:
+            self.loop.call_soon(self._start_all)
+
+    def _start_all(self) -> None:
+        """Start the exchanges of a turn together, their requests sent to the pods after the
+        last one started, back to back (`hold_send`)."""
+        starting, self._starting = self._starting, []
+        self._holding = True
+        try:
+            for exchange in starting:
+                try:
+                    exchange.start()
+                except Exception:  # as the loop does for a callback of its own
+                    logger.exception("starting a request failed")
+        finally:
+            self._holding = False
+            held, self._held = self._held, []
+            for conn in held:
+                try:
+                    conn.send_held()
+                except Exception:  # as the loop does for a callback of its own
+                    logger.exception("sending a request failed")
+
+    def hold_send(self, conn: UpstreamConnection) -> None:
+        """While `_start_all` runs, have `conn` hold its request until the others are made."""
+        if self._holding:
+            conn.hold()
+            self._held.append(conn)
+
+    def end_soon(self, exchange: Exchange) -> None:
+        """Have `exchange.inline_try_ended` run on the loop's next turn, with the others of
+        this turn (one callback for them all)."""
+        self._ending.append(exchange)
+        if len(self._ending) == 1:
+            self.loop.call_soon(self._end_all)
+
+    def _end_all(self) -> None:
+        ending, self._ending = self._ending, []
+        for exchange in ending:
+            try:
+                exchange.inline_try_ended()
+            except Exception:  # as the loop does for a callback of its own: the rest go on
+                logger.exception("ending a request failed")
+
+    def send_soon(self, conn: DownstreamProtocol) -> None:
+        """Send what `conn` holds corked together with every other connection's, once this
+        turn's reads are handled (`DownstreamProtocol.uncork_soon`)."""
+        self._corked.append(conn)
+        if len(self._corked) == 1:
+            self.loop.call_soon(self._send_corked)
+
+    def _send_corked(self) -> None:
+        corked, self._corked = self._corked, []
+        for conn in corked:
+            try:
+                conn.uncork()
+            except Exception:  # as the loop does for a callback of its own
+                logger.exception("sending a response failed")
 
     def cancel(self, exchange: Exchange) -> None:
         """Abandon an exchange whose client went away (or all of them, at the end of a drain)."""
@@ -149,9 +213,9 @@ class ProxyServer:
         if task is not None:
             task.cancel()
 
-    def observe(self, exchange: Exchange) -> None:
-        """Record a finished exchange (metrics, access log)."""
-        exchange.duration = self.loop.time() - exchange.started
+    def observe(self, exchange: Exchange, now: float) -> None:
+        """Record an exchange finished at the loop's time `now` (metrics, access log)."""
+        exchange.duration = now - exchange.started
         try:
             for observer in self._observers:
                 observer(exchange)

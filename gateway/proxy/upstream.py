@@ -75,6 +75,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.write_paused = False
         self._timer: asyncio.TimerHandle | None = None
+        self._held: list[bytes] | None = None
+        """Request bytes held by `hold` until `send_held`."""
         self._status = 0
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -108,7 +110,7 @@ class UpstreamConnection(asyncio.Protocol):
             elif rest:
                 self.switched_to.data_received(rest)
         finally:
-            down.uncork()
+            down.uncork_soon()
 
     def eof_received(self) -> bool:
         exchange = self.exchange
@@ -170,14 +172,30 @@ class UpstreamConnection(asyncio.Protocol):
 
     # used by the pool and the exchange
     def send(self, data: bytes) -> None:
-        """Write request bytes (head or body) to the pod."""
+        """Write request bytes (head or body) to the pod (held after `hold`)."""
+        held = self._held
+        if held is not None:
+            held.append(data)
+            return
         assert self.transport is not None
         self.transport.write(data)
 
-    def watch(self, delay: float) -> None:
-        """Have the timer fire within `delay` seconds, when the exchange checks its timeouts
-        (`Exchange.check_timeout`). A timer due sooner is kept: it re-arms itself."""
-        when = self.loop.time() + delay
+    def hold(self) -> None:
+        """Keep what `send` is given until `send_held`."""
+        if self._held is None:
+            self._held = []
+
+    def send_held(self) -> None:
+        """Write what was held since `hold`, in one write."""
+        held, self._held = self._held, None
+        if held and not self.closed and self.transport is not None:
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def watch(self, delay: float, now: float) -> None:
+        """Have the timer fire within `delay` seconds of the loop's time `now`, when the
+        exchange checks its timeouts (`Exchange.check_timeout`). A timer due sooner is kept: it
+        re-arms itself."""
+        when = now + delay
         timer = self._timer
         if timer is not None:
             if timer.when() <= when:
@@ -376,7 +394,7 @@ class UpstreamPool:
         if conn.closed or len(idle) >= max_idle:
             conn.close()
             return
-        conn.idle_since = self.loop.time()
+        conn.idle_since = conn.last_read  # its answer's end: the clock is not read again
         idle.append(conn)
         if self._freed:
             self._wake()  # a waiter for this endpoint may take it
