@@ -73,6 +73,20 @@ class _HeadError(Exception):
         self.status = status
 
 
+def http_version(parser: httptools.HttpRequestParser, keep_alive: bool, names: list[bytes]) -> str:
+    """The parsed request's HTTP version, without asking httptools when it is clear (`names`
+    are the header names in lower case).
+
+    httptools formats the version anew at every call, with a `str.format` that costs as much
+    as the rest of a request's head callback. llhttp parses HTTP/0.9, 1.0, 1.1 and 2.0, and of
+    those keeps a connection alive without a `Connection` header only for 1.1: so a kept-alive
+    request without `Connection` or `Proxy-Connection` is HTTP/1.1
+    (tests/proxy/test_request_check.py checks this against the installed httptools)."""
+    if keep_alive and b"connection" not in names and b"proxy-connection" not in names:
+        return "1.1"
+    return str(parser.get_http_version())
+
+
 class DownstreamProtocol(asyncio.Protocol):
     """One client connection."""
 
@@ -209,13 +223,15 @@ class DownstreamProtocol(asyncio.Protocol):
         self._line_done = False
         parser = self.parser
         method = parser.get_method()
+        keep_alive = parser.should_keep_alive()
         head = RequestHead(
             _METHOD_NAMES.get(method) or method.decode("ascii", "replace"),
             self._url,
-            parser.get_http_version(),
+            "",
             self._headers,
-            parser.should_keep_alive(),
+            keep_alive,
         )
+        head.version = http_version(parser, keep_alive, head.names)
         snapshot = self.server.holder.current
         self.config = snapshot.config if snapshot is not None else _DEFAULT_CONFIG
         early = check(head, self.config.max_uri_bytes)

@@ -1,13 +1,16 @@
-"""`check` on its own: the Host rules and the bounded cache of hosts already checked."""
+"""`check` on its own: the Host rules and the bounded cache of hosts already checked; and the
+request's HTTP version as the protocol reads it (`http_version`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 
+import httptools
 import pytest
 
 from gateway.proxy import request
+from gateway.proxy.protocol import http_version
 from gateway.proxy.request import RequestHead, check
 from routing.paths import normalise_request_path
 
@@ -161,3 +164,48 @@ def test_the_path_is_routed_in_normalise_request_path_form(path: str) -> None:
     else:
         assert status == 0
         assert (checked.path, checked.raw_path, checked.query_string) == (normalised, path, "q=1")
+
+
+class _Heads:
+    """An httptools callback target that keeps the headers, as the protocol does."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"",
+        b"Connection: close\r\n",
+        b"Connection: keep-alive\r\n",
+        b"CONNECTION: Keep-Alive\r\n",
+        b"Proxy-Connection: keep-alive\r\n",
+        b"Keep-Alive: timeout=5\r\n",
+        b"User-Agent: curl/8.0\r\nAccept: */*\r\n",
+        b"Connection: Upgrade, keep-alive\r\nUpgrade: websocket\r\n",
+    ],
+)
+def test_the_version_known_without_asking_httptools_is_the_one_it_parsed(extra: bytes) -> None:
+    """`http_version` answers "1.1" for a kept-alive request with no `Connection`-like header
+    without asking httptools: true of every version the installed llhttp accepts."""
+    accepted = []
+    for major in range(10):
+        for minor in range(10):
+            heads = _Heads()
+            parser = httptools.HttpRequestParser(heads)
+            raw = b"GET / HTTP/%d.%d\r\nHost: a.test\r\n%b\r\n" % (major, minor, extra)
+            try:
+                parser.feed_data(raw)
+            except httptools.HttpParserError:
+                continue
+            except httptools.HttpParserUpgrade:
+                pass
+            keep_alive = parser.should_keep_alive()
+            names = [name.lower() for name, _ in heads.headers]
+            assert http_version(parser, keep_alive, names) == parser.get_http_version()
+            accepted.append(parser.get_http_version())
+    assert {"1.0", "1.1"} <= set(accepted), accepted
