@@ -222,7 +222,7 @@ class Exchange:
     def inline_try_ended(self) -> None:
         """The try `start` made has ended: finish the exchange, or hand the rest to a task
         (what `gateway.proxy.tries` does after a try in a task, in callbacks).
-        `ProxyServer.end_all` calls it on the loop's next turn."""
+        `ProxyServer._end_all` calls it on the loop's next turn."""
         err, self._try_error = self._try_error, None
         endpoint, self._endpoint = self._endpoint, None
         if self._abandoned or endpoint is None:

@@ -182,6 +182,7 @@ class ProxyServer:
             self.loop.call_soon(self._end_all)
 
     def _end_all(self) -> None:
+        """End the exchanges whose tries ended in the turn before, in order."""
         ending, self._ending = self._ending, []
         for exchange in ending:
             try:
@@ -191,12 +192,14 @@ class ProxyServer:
 
     def send_soon(self, conn: DownstreamProtocol) -> None:
         """Send what `conn` holds corked together with every other connection's, once this
-        turn's reads are handled (`DownstreamProtocol.uncork_soon`)."""
+        turn's reads are handled (`DownstreamProtocol.cork` asks; `uncork_soon` sends a large
+        response at once instead)."""
         self._corked.append(conn)
         if len(self._corked) == 1:
             self.loop.call_soon(self._send_corked)
 
     def _send_corked(self) -> None:
+        """Send every response held in the turn before, back to back."""
         corked, self._corked = self._corked, []
         for conn in corked:
             try:
