@@ -49,7 +49,7 @@ from gateway.proxy.phases import admit, prepare
 from gateway.proxy.request import Client, RequestHead
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.response_head import client_head
-from gateway.proxy.responses import CONTINUE, error_response
+from gateway.proxy.responses import CONTINUE, respond_error
 from gateway.proxy.retries import StatusRetried
 from gateway.proxy.upgrade import open_tunnel, switching_head
 from routing.globals import GlobalConfig
@@ -199,14 +199,14 @@ class Exchange:
                 return
             status = status or prepare(self)
             if status:
-                self.respond_error(status)
+                respond_error(self, status)
                 self._end()
                 return
             now = self.loop.time()
             tries.new_budget(self, now)
             endpoint = tries.next_endpoint(self, now)
             if endpoint is None:
-                self.respond_error(502)
+                respond_error(self, 502)
                 self._end()
                 return
             conn = tries.pooled(self, endpoint, now)
@@ -241,7 +241,7 @@ class Exchange:
                 self._to_task(partial(tries.proxy, self, None, False, err))
                 return
             elif not self.response_started:
-                self.respond_error(err.status)
+                respond_error(self, err.status)
         except Exception:
             self._failed_unexpectedly()
         self._end()
@@ -296,7 +296,7 @@ class Exchange:
         if self.response_started:
             self.close_after = True
         else:
-            self.respond_error(500)
+            respond_error(self, 500)
 
     def total_timeout(self) -> float:
         """Higress's whole-request `timeout` of the route (0: none)."""
@@ -397,7 +397,7 @@ class Exchange:
             return
         self.drop_upstream()
         self._end_try()
-        self.respond_error(413)
+        respond_error(self, 413)
 
     # --- response, from the upstream connection ---------------------------------------------
     def on_response_head(
@@ -583,29 +583,3 @@ class Exchange:
             conn.watch(limit - idle, now)
             return
         self.upstream_failed(UpstreamTimeout(f"no data from the pod for {limit:g}s"))
-
-    # --- answers the gateway writes itself ---------------------------------------------------
-    def respond_error(self, status: int) -> None:
-        """Write a canned error; early errors and unread bodies close the connection.
-
-        An exchange answers once: a second call (e.g. a 413 found twice) does nothing.
-        """
-        if self.response_started:
-            return
-        self.status = status
-        if self.early or not self.body.complete or status == 413:
-            self.close_after = True
-        keep = self.down.keeps_alive(self)
-        self.close_after = not keep
-        self.response_started = True
-        response = error_response(
-            status,
-            close=not keep,
-            request_id=self.head.request_id,
-            head_only=self.head.method == "HEAD",
-            extra=(("Location", self.location),) if self.location is not None else (),
-            page=self.page,
-            added=self.added_headers,
-        )
-        self.bytes_sent = len(response)
-        self.down.write(response)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final, cast
 import httptools
 
 from gateway.proxy.exchange import Exchange
-from gateway.proxy.request import LINE_FEED, Peer, RequestHead, check
+from gateway.proxy.request import LINE_FEED, Peer, RequestHead, check, http_version
 from gateway.proxy.request_body import RequestBody
 from gateway.proxy.responses import error_response
 from gateway.proxy.tunnel import Side
@@ -73,20 +73,6 @@ class _HeadError(Exception):
         self.status = status
 
 
-def http_version(parser: httptools.HttpRequestParser, keep_alive: bool, names: list[bytes]) -> str:
-    """The parsed request's HTTP version, without asking httptools when it is clear (`names`
-    are the header names in lower case).
-
-    httptools formats the version anew at every call, with a `str.format` that costs as much
-    as the rest of a request's head callback. llhttp parses HTTP/0.9, 1.0, 1.1 and 2.0, and of
-    those keeps a connection alive without a `Connection` header only for 1.1: so a kept-alive
-    request without `Connection` or `Proxy-Connection` is HTTP/1.1
-    (tests/proxy/test_request_check.py checks this against the installed httptools)."""
-    if keep_alive and b"connection" not in names and b"proxy-connection" not in names:
-        return "1.1"
-    return str(parser.get_http_version())
-
-
 class DownstreamProtocol(asyncio.Protocol):
     """One client connection."""
 
@@ -111,7 +97,6 @@ class DownstreamProtocol(asyncio.Protocol):
         self._corked: list[bytes] | None = None
         self._began = 0.0
         """The loop's time when the latest request's first byte was parsed."""
-        self._send_pending = False
         self.closing = False
         self.lingering = False
         self.linger_until = 0.0
@@ -320,9 +305,7 @@ class DownstreamProtocol(asyncio.Protocol):
         and the responses of one turn leave back to back (`ProxyServer.send_soon`)."""
         if self._corked is None:
             self._corked = []
-            if not self._send_pending:
-                self._send_pending = True
-                self.server.send_soon(self)
+            self.server.send_soon(self)
 
     def uncork_soon(self) -> None:
         """Leave what is held for `ProxyServer.send_soon`, or send it now when it is large."""
@@ -335,7 +318,6 @@ class DownstreamProtocol(asyncio.Protocol):
     def uncork(self) -> None:
         """Send what was held, in one write."""
         held, self._corked = self._corked, None
-        self._send_pending = False
         if held:
             self.write(held[0] if len(held) == 1 else b"".join(held))
 

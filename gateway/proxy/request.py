@@ -18,6 +18,8 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote_plus
 
+import httptools
+
 from gateway.proxy.caches import remember
 from routing.globals import GlobalConfig
 from routing.paths import normalise_request_path, request_host
@@ -393,3 +395,17 @@ def request_line(head: RequestHead, peer: Peer) -> RequestLine:
         raw_path=head.raw_path,
         args=head.query_string,
     )
+
+
+def http_version(parser: httptools.HttpRequestParser, keep_alive: bool, names: list[bytes]) -> str:
+    """The parsed request's HTTP version, without asking httptools when it is clear (`names`
+    are the header names in lower case).
+
+    httptools formats the version anew at every call, with a `str.format` that costs as much
+    as the rest of a request's head callback. llhttp parses HTTP/0.9, 1.0, 1.1 and 2.0, and of
+    those keeps a connection alive without a `Connection` header only for 1.1: so a kept-alive
+    request without `Connection` or `Proxy-Connection` is HTTP/1.1
+    (tests/proxy/test_request_check.py checks this against the installed httptools)."""
+    if keep_alive and b"connection" not in names and b"proxy-connection" not in names:
+        return "1.1"
+    return str(parser.get_http_version())

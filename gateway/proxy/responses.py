@@ -1,4 +1,5 @@
-"""Responses the gateway writes itself: canned errors, 100 Continue, status lines.
+"""Responses the gateway writes itself: canned errors (built, and written for an exchange),
+100 Continue, status lines.
 
 Errors are small HTML pages, as nginx's, so users comparing the two see the same shape. Every
 error response says whether the connection stays open; early errors (before the request body
@@ -8,7 +9,10 @@ was read) always close it (DESIGN.md invariant 9).
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Exchange
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 SERVER_NAME: Final = "ingress-gateway"
@@ -63,3 +67,29 @@ def error_response(
     lines.extend(f"{name}: {value}" for name, value in extra)
     head = ("\r\n".join(lines) + "\r\n").encode("latin-1") + added + b"\r\n"
     return head if head_only else head + body
+
+
+def respond_error(ex: Exchange, status: int) -> None:
+    """Write a canned error; early errors and unread bodies close the connection.
+
+    An exchange answers once: a second call (e.g. a 413 found twice) does nothing.
+    """
+    if ex.response_started:
+        return
+    ex.status = status
+    if ex.early or not ex.body.complete or status == 413:
+        ex.close_after = True
+    keep = ex.down.keeps_alive(ex)
+    ex.close_after = not keep
+    ex.response_started = True
+    response = error_response(
+        status,
+        close=not keep,
+        request_id=ex.head.request_id,
+        head_only=ex.head.method == "HEAD",
+        extra=(("Location", ex.location),) if ex.location is not None else (),
+        page=ex.page,
+        added=ex.added_headers,
+    )
+    ex.bytes_sent = len(response)
+    ex.down.write(response)

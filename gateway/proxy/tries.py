@@ -16,6 +16,7 @@ from gateway.proxy.affinity import set_cookie
 from gateway.proxy.errors import UpstreamError, UpstreamReset
 from gateway.proxy.phases import authorize, error_page_request, prepare
 from gateway.proxy.podtls import server_name
+from gateway.proxy.responses import respond_error
 from gateway.proxy.retries import TryBudget
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ async def serve_admitted(ex: Exchange) -> None:
     status = status or prepare(ex)
     limit = ex.total_timeout()
     if status:
-        ex.respond_error(status)
+        respond_error(ex, status)
     elif limit:
         await _proxy_within(ex, limit)
     else:
@@ -147,7 +148,7 @@ async def error_page(ex: Exchange) -> None:
     """`custom-http-errors`: ask the default backend for the page in place of the upstream's
     answer; without one (or without its endpoints), the gateway's own page for the code."""
     if not error_page_request(ex):
-        ex.respond_error(ex.intercepted)
+        respond_error(ex, ex.intercepted)
         return
     ex.body.forget()
     ex.continue_sent = True
@@ -166,7 +167,7 @@ async def _proxy_within(ex: Exchange, limit: float) -> None:
         if ex.response_started:
             ex.close_after = True
         else:
-            ex.respond_error(504)
+            respond_error(ex, 504)
 
 
 async def _forward(
@@ -200,7 +201,7 @@ async def _forward(
         succeeded(ex, endpoint)
         return
     if not ex.response_started:
-        ex.respond_error(error.status if error is not None else 502)
+        respond_error(ex, error.status if error is not None else 502)
 
 
 async def _try(ex: Exchange, endpoint: Endpoint, fresh: bool) -> None:

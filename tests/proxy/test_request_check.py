@@ -10,8 +10,7 @@ import httptools
 import pytest
 
 from gateway.proxy import request
-from gateway.proxy.protocol import http_version
-from gateway.proxy.request import RequestHead, check
+from gateway.proxy.request import RequestHead, check, http_version
 from routing.paths import normalise_request_path
 
 
