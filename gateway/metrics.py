@@ -31,9 +31,25 @@ if TYPE_CHECKING:
     from gateway.proxy.upstream import UpstreamPool
     from routing.snapshot import Snapshot
 
-_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
+_METHOD_LABELS: Final = (
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "PATCH",
+    "OPTIONS",
+    "CONNECT",
+    "TRACE",
+    "OTHER",
 )
+"""The `method` label's values: the standard methods, and OTHER for the rest (bounded)."""
+_METHOD_INDEX: Final = {method: index for index, method in enumerate(_METHOD_LABELS[:-1])}
+_OTHER_METHOD: Final = len(_METHOD_LABELS) - 1
+_METHOD_BITS: Final = 4
+"""A request count's key is `status << _METHOD_BITS | method index`: an int hashes and
+compares at no cost, where a (method, status) tuple is made, hashed and compared each time."""
+_METHOD_MASK: Final = (1 << _METHOD_BITS) - 1
 _TIME_BUCKETS: Final[tuple[float, ...]] = (
     0.005,
     0.01,
@@ -220,8 +236,8 @@ class _RouteCounts:
     __slots__ = ("duration", "request_size", "requests", "response_size", "upstream")
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], int] = {}
-        """Requests answered, by (method, status)."""
+        self.requests: dict[int, int] = {}
+        """Requests answered, by `status << _METHOD_BITS | method index` (`_METHOD_LABELS`)."""
         self.duration = _Buckets(_TIME_BUCKETS)
         self.upstream = _Buckets(_TIME_BUCKETS)
         self.request_size = _Buckets(_SIZE_BUCKETS)
@@ -255,8 +271,8 @@ class _RequestCollector(Collector):
         samples = [(["", "", "", "", str(status)], n) for status, n in self.early.items()]
         for labels, counts in self.routes.items():
             samples += [
-                ([*labels, method, str(status)], n)
-                for (method, status), n in counts.requests.items()
+                ([*labels, _METHOD_LABELS[key & _METHOD_MASK], str(key >> _METHOD_BITS)], n)
+                for key, n in counts.requests.items()
             ]
         for values, count in sorted(samples):
             requests.add_metric(values, count)
@@ -323,8 +339,9 @@ class TrafficMetrics:
     def observe(self, exchange: Exchange) -> None:
         """Record one finished request."""
         counts = self._counts_for(exchange)
-        method = exchange.head.method
-        key = (method if method in _METHODS else "OTHER", exchange.status)
+        key = exchange.status << _METHOD_BITS | _METHOD_INDEX.get(
+            exchange.head.method, _OTHER_METHOD
+        )
         requests = counts.requests
         requests[key] = requests.get(key, 0) + 1
         counts.duration.observe(exchange.duration)

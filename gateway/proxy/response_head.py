@@ -47,6 +47,10 @@ _KINDS: Final = {
     b"x-request-id": _REQUEST_ID,
 }
 
+_KIND_LENGTHS: Final = sum({1 << len(name) for name in _KINDS})
+"""Bit n is set when a name of `_KINDS` has n bytes: a name of another length passes without
+a lookup (Date, Server, ETag, Location…), which would hash the parser's fresh bytes."""
+
 _KINDS_AS_SENT: Final[dict[bytes, int]] = {}
 """Response header names as pods send them: their kind (`_kind`)."""
 _KINDS_LIMIT: Final = 1024
@@ -132,7 +136,9 @@ def response_head(
 
 def _kind(name: bytes) -> int:
     """What `response_head` does with a header, by its name as sent: one lookup per header
-    instead of two (its lower-case form, then the kind of that)."""
+    instead of two (its lower-case form, then the kind of that), none for most lengths."""
+    if not _KIND_LENGTHS >> len(name) & 1:
+        return _PASS
     kind = _KINDS_AS_SENT.get(name)
     if kind is None:
         kind = _KINDS.get(lower_name(name), _PASS)

@@ -76,6 +76,8 @@ async def test_metrics_count_requests_and_pass_promtool(upstreams, gateway, tmp_
         await exchange(gw.port, get("app.test", "/x"))
     await exchange(gw.port, get("nowhere.test"))
     await exchange(gw.port, b"GET / HTTP/1.1\r\n\r\n")
+    for method in (b"DELETE", b"PROPFIND", b"PURGE"):  # the last two are counted as OTHER
+        await exchange(gw.port, method + b" /x HTTP/1.1\r\nHost: app.test\r\n\r\n")
     status, body = await _get(f"http://127.0.0.1:{gw.admin_port}/metrics")
     text = body.decode()
     assert status == 200
@@ -84,12 +86,17 @@ async def test_metrics_count_requests_and_pass_promtool(upstreams, gateway, tmp_
         'service="svc0",status="200"} 3.0'
     ) in text
     assert 'status="404"} 1.0' in text and 'status="400"} 1.0' in text
+    for method, count in (("DELETE", 1), ("OTHER", 2)):
+        assert (
+            f'gateway_requests_total{{ingress="ing0",method="{method}",namespace="default",'
+            f'service="svc0",status="200"}} {count:.1f}'
+        ) in text
     assert 'gateway_upstream_connections_total{event="opened"} 1.0' in text
-    assert 'gateway_upstream_connections_total{event="reused"} 2.0' in text
+    assert 'gateway_upstream_connections_total{event="reused"} 5.0' in text
     assert "gateway_config_last_reload_successful 1.0" in text
     assert 'gateway_backend_endpoints{backend="default/svc0:80"} 1.0' in text
     assert "gateway_request_duration_seconds_bucket" in text
-    assert "gateway_connections_total 5.0" in text
+    assert "gateway_connections_total 8.0" in text
     promtool = shutil.which("promtool")
     assert promtool, "promtool is installed by scripts/setup (Debian package prometheus)"
     check = subprocess.run(
