@@ -43,7 +43,8 @@ READ = Field(
     _positive,
     default=None,
     value_format="seconds (or with `ms`, `s`, `m`)",
-    doc="Longest pause between two reads of the pod's response; overrides the ConfigMap's (60 s).",
+    doc="Longest pause between two reads of the pod's response, once the request is all sent; "
+    "overrides the ConfigMap's (60 s).",
 )
 TOTAL = Field(
     "timeout",

@@ -169,13 +169,15 @@ SETTINGS: tuple[Setting, ...] = (
         "proxy-read-timeout",
         seconds,
         "seconds",
-        "Between two reads from the pod (response head included); on expiry 504.",
+        "Between two reads from the pod (response head included), from when the request "
+        "is all sent; on expiry 504.",
     ),
     Setting(
         "proxy-send-timeout",
         seconds,
         "seconds",
-        "Between two writes to the pod while it does not accept the request body.",
+        "How long the pod may take none of the request (from when writes block); on "
+        "expiry 504.",
     ),
     Setting(
         "keep-alive",

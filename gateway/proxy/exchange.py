@@ -107,6 +107,8 @@ class Exchange:
     _try_addr = ""
     """The `ip:port` of the latest try's connection, made once per connection: an endpoint's
     `hostport` would format it again for every request."""
+    request_sent_at = 0.0
+    """When the last of the request went to the pod: the read timeout counts from then."""
     _abandoned = False
     _ended = False
 
@@ -316,7 +318,7 @@ class Exchange:
         conn.exchange = self
         conn.requests += 1
         conn.last_read = now
-        self.upstream_started = now
+        self.upstream_started = self.request_sent_at = now
         self.got_response_byte = False
         self._trying = True
         self.down.server.hold_send(conn)
@@ -372,6 +374,8 @@ class Exchange:
         self.body.complete = True
         if self.head.chunked and not self.finished:
             self._send_body(b"0\r\n\r\n")
+        if self.sending:
+            self.request_sent_at = self.loop.time()
         if self.mirror is not None:
             self.mirror.body_done()
 
@@ -540,6 +544,8 @@ class Exchange:
         """The pod takes the request body again."""
         if not self.body.complete:
             self.down.resume_reading()
+        else:
+            self.request_sent_at = self.loop.time()  # it took the rest of the request
 
     def client_paused(self) -> None:
         """The client is not taking the response fast enough."""
@@ -570,16 +576,23 @@ class Exchange:
 
     def check_timeout(self, conn: UpstreamConnection) -> None:
         """The connection's timer fired (`UpstreamConnection.watch`): fail the try when the pod
-        has been silent for too long, else have the timer fire again when it would be."""
+        took none of the request (send timeout, from when writes blocked) or sent nothing (read
+        timeout, once the request is all sent, as nginx's) for too long; else re-arm."""
         if conn is not self.upstream or self.finished:
             return
         now = self.loop.time()
-        if self.down.write_paused:
-            conn.watch(self.read_timeout(), now)  # we stopped reading, not the pod
+        if self.down.write_paused or not (conn.write_paused or self.body.complete):
+            # Waiting on the client, not the pod: `client-body-timeout` bounds a slow body.
+            conn.watch(self.read_timeout(), now)
             return
-        limit = self.send_timeout() if conn.write_paused else self.read_timeout()
-        idle = now - conn.last_read
+        sending = conn.write_paused
+        if sending:
+            limit, since = self.send_timeout(), conn.write_paused_since
+        else:
+            limit, since = self.read_timeout(), max(conn.last_read, self.request_sent_at)
+        idle = now - since
         if idle < limit:
             conn.watch(limit - idle, now)
             return
-        self.upstream_failed(UpstreamTimeout(f"no data from the pod for {limit:g}s"))
+        what = "the pod took none of the request" if sending else "no data from the pod"
+        self.upstream_failed(UpstreamTimeout(f"{what} for {limit:g}s"))

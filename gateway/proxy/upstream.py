@@ -74,6 +74,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.reused = False
         self.closed = False
         self.write_paused = False
+        self.write_paused_since = 0.0
+        """The loop's time when writes last blocked: the send timeout counts from it."""
         self._timer: asyncio.TimerHandle | None = None
         self._held: list[bytes] | None = None
         """Request bytes held by `hold` until `send_held`."""
@@ -130,8 +132,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self.exchange is not None:
-            self.exchange.pause_client_reading()
+        self.write_paused_since = now = self.loop.time()
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.pause_client_reading()
+            self.watch(exchange.send_timeout(), now)  # sooner than the read timeout, maybe
 
     def resume_writing(self) -> None:
         self.write_paused = False

@@ -405,24 +405,35 @@ async def exchange(
         "127.0.0.1", port, ssl=tls, server_hostname=server_name if tls else None
     )
     writer.write(raw)
+    try:
+        return await read_responses(reader, responses, timeout=timeout, head_request=head_request)
+    finally:
+        writer.close()
+
+
+async def read_responses(
+    reader: asyncio.StreamReader,
+    responses: int = 1,
+    *,
+    timeout: float = 10.0,
+    head_request: bool = False,
+) -> list[Response]:
+    """Read `responses` responses (or until close) from a connection the caller writes to."""
     parser = _ResponseParser(head_request)
     received = b""
     closed = False
-    try:
-        async with asyncio.timeout(timeout):
-            while len(parser.responses) < responses:
-                data = await reader.read(65536)
-                if not data:
-                    closed = True
-                    break
-                received += data
-                parser.parser.feed_data(data)
-            if not closed:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        closed = await reader.read(1) == b""
-    finally:
-        writer.close()
+    async with asyncio.timeout(timeout):
+        while len(parser.responses) < responses:
+            data = await reader.read(65536)
+            if not data:
+                closed = True
+                break
+            received += data
+            parser.parser.feed_data(data)
+        if not closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    closed = await reader.read(1) == b""
     out = [Response(s, h, b, received, closed) for s, h, b in parser.responses]
     if closed and parser.headers_done and len(out) < responses:
         # Ended by EOF: complete for a close-delimited body, cut short for any other.
