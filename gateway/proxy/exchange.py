@@ -272,6 +272,8 @@ class Exchange:
         self._abandoned = True
         if not self.active:
             return  # `start` has yet to run, and will do nothing
+        if self._trying:  # the pod it was waiting on, for `$upstream_addr`
+            self.upstream_addr = tries.join(self.upstream_addr, self._try_addr)
         self._stop_trying()
         if self.tunnel is not None:
             self.tunnel.close(reason="shutdown", abort=True)

@@ -129,6 +129,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self._idle(self.loop.time())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        client_left = not self.closing  # else the gateway closed it, its requests recorded
         self.closing = True
         self._cancel_timer()
         self.server.connection_closed(self)
@@ -137,7 +138,14 @@ class DownstreamProtocol(asyncio.Protocol):
         for exchange in self.pipeline:
             exchange.finished = True
         if self.pipeline:
-            self.server.cancel(self.pipeline[0])
+            current = self.pipeline[0]
+            self.server.cancel(current)
+            if client_left:
+                # Logged and counted as nginx does: 499 when no answer had started, else the
+                # answer's status and the bytes sent so far.
+                if not current.response_started:
+                    current.status = 499
+                self.server.observe(current, self.loop.time())
         self.pipeline.clear()
 
     def data_received(self, data: bytes) -> None:
@@ -320,6 +328,12 @@ class DownstreamProtocol(asyncio.Protocol):
         held, self._corked = self._corked, None
         if held:
             self.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def abort(self) -> None:
+        """Cut the connection now (a drain's deadline): the gateway's doing, not the client's."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
 
     def pause_reading(self) -> None:
         """Stop reading from the client (idempotent)."""

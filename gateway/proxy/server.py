@@ -260,8 +260,7 @@ class ProxyServer:
             await asyncio.sleep(0.05)
         self.tunnels.close_all()
         for conn in list(self.connections):
-            if conn.transport is not None:
-                conn.transport.abort()
+            conn.abort()
         for exchange in list(self.tasks):
             self.cancel(exchange)
         self.pool.close_all()

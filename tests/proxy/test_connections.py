@@ -9,6 +9,7 @@ import struct
 import pytest
 
 from tests.proxy.harness import Recorded, exchange, get, manifests, response
+from tests.proxy.process import http_get
 
 pytestmark = pytest.mark.asyncio
 
@@ -252,3 +253,65 @@ async def test_a_client_that_goes_away_gives_back_what_its_request_held(
     assert again.status == 200  # the slot was given back
     assert up.connections == 2  # the pod's connection was dropped, not pooled
     assert [r.target for r in up.requests] == ["/"] * (2 if pooled else 1)
+
+
+async def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a reset, as a killed client's kernel may: a FIN may be a half-close."""
+    linger_off = struct.pack("ii", 1, 0)
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_off)
+    writer.transport.abort()
+
+
+async def test_a_request_its_client_abandons_is_logged_and_counted_as_499(
+    upstreams, gateway
+) -> None:
+    """As nginx's 499 ("client closed request"): a client that goes away before its answer
+    still leaves its request in the access log and in gateway_requests_total."""
+
+    async def slow(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(1)
+        writer.write(response())
+
+    up = await upstreams(slow)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    _, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(get("app.test", "/gone"))
+    while not up.requests:
+        await asyncio.sleep(0.01)
+    await _reset(writer)
+    for _ in range(200):
+        if gw.access_log():
+            break
+        await asyncio.sleep(0.01)
+    [entry] = gw.access_log()
+    assert (entry["path"], entry["status"], entry["bytes_sent"]) == ("/gone", 499, 0)
+    assert entry["upstream_addr"] == f"127.0.0.1:{up.port}"
+    _, metrics = await asyncio.to_thread(http_get, f"http://127.0.0.1:{gw.admin_port}/metrics")
+    assert 'method="GET",namespace="default",service="svc0",status="499"} 1.0' in metrics.decode()
+
+
+async def test_a_response_its_client_abandons_is_logged_with_the_bytes_it_got(
+    upstreams, gateway
+) -> None:
+    """A client that goes away in the middle of the body: the pod's status, as nginx logs it,
+    and the bytes sent so far."""
+
+    async def stalls(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    up = await upstreams(stalls)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(get("app.test", "/half"))
+    received = b""
+    while not received.endswith(b"x" * 10):
+        received += await reader.read(4096)
+    await _reset(writer)
+    for _ in range(200):
+        if gw.access_log():
+            break
+        await asyncio.sleep(0.01)
+    [entry] = gw.access_log()
+    assert (entry["path"], entry["status"], entry["bytes_sent"]) == ("/half", 200, 10)

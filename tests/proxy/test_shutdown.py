@@ -154,3 +154,27 @@ async def test_a_new_connection_that_sends_nothing_is_closed_after_a_grace(
         assert await reader.read() == b""  # a silent close, as for an idle connection
     assert FIRST_REQUEST_GRACE <= loop.time() - began < FIRST_REQUEST_GRACE + 2
     writer.close()
+
+
+async def test_a_request_cut_at_the_drain_deadline_is_not_counted_as_the_clients(
+    upstreams, gateway
+) -> None:
+    """The gateway cuts what is still in flight when the drain's time is up: that is not a
+    client going away, so no 499 is logged for it (docs/metrics.md#access-log)."""
+
+    async def slow(request: Recorded, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3)
+        writer.write(response())
+
+    up = await upstreams(slow)
+    gw = await gateway(manifests([("app.test", "/", "Prefix", [up.port])]))
+    in_flight = asyncio.create_task(exchange(gw.port, get("app.test", "/cut")))
+    async with asyncio.timeout(5):
+        while not up.requests:
+            await asyncio.sleep(0.01)
+    assert gw.gateway is not None and gw.gateway.plane is not None
+    await gw.gateway.plane.proxy.drain(0.2)
+    [cut] = await in_flight
+    assert cut.status == 0 and cut.closed  # no answer: the connection was cut
+    await asyncio.sleep(0.05)
+    assert [entry["status"] for entry in gw.access_log()] == []
