@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from typing import Any
 
 import pytest
 
-from tests.proxy.harness import Recorded, exchange, get, manifests, response
+from tests.proxy.harness import GatewayUnderTest, Recorded, exchange, get, manifests, response
 from tests.proxy.process import http_get
 
 pytestmark = pytest.mark.asyncio
@@ -262,6 +263,16 @@ async def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+async def _only_log_entry(gw: GatewayUnderTest) -> dict[str, Any]:
+    """The access log's one line, once it is there (at most 2 s)."""
+    for _ in range(200):
+        if gw.access_log():
+            break
+        await asyncio.sleep(0.01)
+    [entry] = gw.access_log()
+    return entry
+
+
 async def test_a_request_its_client_abandons_is_logged_and_counted_as_499(
     upstreams, gateway
 ) -> None:
@@ -279,11 +290,7 @@ async def test_a_request_its_client_abandons_is_logged_and_counted_as_499(
     while not up.requests:
         await asyncio.sleep(0.01)
     await _reset(writer)
-    for _ in range(200):
-        if gw.access_log():
-            break
-        await asyncio.sleep(0.01)
-    [entry] = gw.access_log()
+    entry = await _only_log_entry(gw)
     assert (entry["path"], entry["status"], entry["bytes_sent"]) == ("/gone", 499, 0)
     assert entry["upstream_addr"] == f"127.0.0.1:{up.port}"
     _, metrics = await asyncio.to_thread(http_get, f"http://127.0.0.1:{gw.admin_port}/metrics")
@@ -309,9 +316,5 @@ async def test_a_response_its_client_abandons_is_logged_with_the_bytes_it_got(
     while not received.endswith(b"x" * 10):
         received += await reader.read(4096)
     await _reset(writer)
-    for _ in range(200):
-        if gw.access_log():
-            break
-        await asyncio.sleep(0.01)
-    [entry] = gw.access_log()
+    entry = await _only_log_entry(gw)
     assert (entry["path"], entry["status"], entry["bytes_sent"]) == ("/half", 200, 10)

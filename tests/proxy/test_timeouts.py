@@ -173,6 +173,7 @@ class Pod:
         self.pause = pause
         self.received = 0
         self.server: asyncio.Server | None = None
+        self.serving: set[asyncio.Task[None]] = set()
 
     async def start(self) -> int:
         sock = socket.socket()
@@ -182,13 +183,14 @@ class Pod:
         return int(sock.getsockname()[1])
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.serving.add(task)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             while self.received < length:
-                if self.pause is None:
-                    await asyncio.sleep(3600)
-                await asyncio.sleep(self.pause)
+                await asyncio.sleep(3600 if self.pause is None else self.pause)
                 self.received += len(await reader.read(self.size))
             body = str(self.received).encode()
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body))
@@ -201,6 +203,8 @@ class Pod:
     def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+        for task in self.serving:
+            task.cancel()
 
 
 async def test_a_pod_that_stops_reading_the_body_times_out_on_the_send_timeout(gateway) -> None:
