@@ -543,11 +543,12 @@ class Exchange:
         self.down.pause_reading()
 
     def resume_client_reading(self) -> None:
-        """The pod takes the request body again."""
+        """The pod takes the request again: read more of the client's body, or, when it is all
+        here, note that the rest of the request has now gone to the pod (`check_timeout`)."""
         if not self.body.complete:
             self.down.resume_reading()
         else:
-            self.request_sent_at = self.loop.time()  # it took the rest of the request
+            self.request_sent_at = self.loop.time()
 
     def client_paused(self) -> None:
         """The client is not taking the response fast enough."""
